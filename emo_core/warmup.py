@@ -1,0 +1,23 @@
+"""Loading models ahead of the first request (the app calls this in a background thread)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from .backends import get_backend
+from .cues.perception import get_perceiver
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def warm_up(settings: Settings | None = None) -> float:
+    """Load the perception models and the configured backend, run each once; returns seconds."""
+    settings = settings or Settings.from_env()
+    started = time.perf_counter()
+    get_perceiver(settings.min_face_score, settings.max_faces).warm_up()
+    get_backend(settings.backend, settings).load()
+    elapsed = time.perf_counter() - started
+    log.info("models ready in %.1f s", elapsed)
+    return elapsed

@@ -1,0 +1,104 @@
+"""Shared fixtures: settings, example images, one app server and one headless browser per session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import pytest  # noqa: E402
+
+from emo_core import Settings  # noqa: E402
+from tests import media  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (scripts/setup.sh --test installs it)
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("data"), preload=False)
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory) -> dict[str, Path]:
+    """Example files on disk: real photos from scikit-image and a generated group photo."""
+    folder = tmp_path_factory.mktemp("images")
+    files = {
+        "astronaut": media.astronaut(),
+        "coffee": media.coffee(),
+        "cat": media.chelsea(),
+        "group5": media.group_photo(5, seed=3),
+        "drawn": media.drawn_scene(),
+    }
+    paths = {}
+    for name, image in files.items():
+        paths[name] = folder / f"{name}.jpg"
+        image.save(paths[name], quality=92)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(settings) -> str:
+    """The app, served once per session on a free loopback port."""
+    from app import build_demo
+
+    demo = build_demo(settings)
+    demo.queue(default_concurrency_limit=1)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=int(settings.max_upload_mb * 1_000_000))
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def browser_context():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/setup.sh --test`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1100},
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture()
+def page(browser_context, app_url):
+    page = browser_context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app_url)
+    yield page
+    page.close()

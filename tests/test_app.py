@@ -1,0 +1,82 @@
+"""The app as users meet it: one server per session, driven by gradio_client and by headless Chromium."""
+
+from pathlib import Path
+
+import pytest
+from gradio_client import handle_file
+
+import app
+
+
+def test_importing_app_starts_nothing():
+    from emo_core.cues import perception
+
+    assert callable(app.build_demo)
+    assert not hasattr(app, "demo")  # built on demand only
+
+
+def test_client_analyze_image(client, images):
+    answer, boxed, chart, cues, result = client.predict(handle_file(str(images["astronaut"])), "fer7",
+                                                        api_name="/analyze_image")
+    assert "Predicted emotion: happy. Reason:" in answer
+    assert result["label"] == "happy" and len(result["faces"]) == 1
+    assert Path(boxed).is_file()
+    assert chart is not None
+    rows = dict(map(tuple, cues["data"]))
+    assert rows["face count"] == "1" and "not measured" in rows["scene type"]
+
+
+def test_client_batch_gives_table_and_csv(client, images):
+    table, csv_path = client.predict([handle_file(str(images["group5"])), handle_file(str(images["cat"]))],
+                                     "emotion6", api_name="/analyze_images")
+    assert [row[0] for row in table["data"]] == ["group5.jpg", "cat.jpg"]
+    assert table["data"][0][1] == "joy"
+    text = Path(csv_path).read_text()
+    assert text.startswith("file,label,confidence") and "group5.jpg" in text
+
+
+@pytest.mark.parametrize("content, message", [(b"", "empty"), (b"GIF89a\x00\x00", "not an image"),
+                                               (b"plain text, not a picture", "not an image")])
+def test_client_gets_clear_errors_and_server_keeps_serving(client, images, tmp_path, content, message):
+    bad = tmp_path / "upload.jpg"
+    bad.write_bytes(content)
+    with pytest.raises(Exception, match=message):
+        client.predict(handle_file(str(bad)), "mikels8", api_name="/analyze_image")
+    *_, result = client.predict(handle_file(str(images["astronaut"])), "mikels8", api_name="/analyze_image")
+    assert result["label"] == "amusement"
+
+
+def test_client_refuses_a_decompression_bomb(client, tmp_path):
+    from PIL import Image
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)
+    with pytest.raises(Exception, match="too large|over the"):
+        client.predict(handle_file(str(bomb)), "mikels8", api_name="/analyze_image")
+
+
+@pytest.mark.browser
+def test_browser_upload_and_analyse(page, images, artifacts):
+    page.set_input_files("#image-input input[type=file]", str(images["group5"]))
+    page.get_by_text("group5.jpg").first.wait_for()
+    page.locator("#class-set input").click()
+    page.get_by_role("option", name="FER-7").click()
+    page.click("#analyze-btn")
+    heading = page.locator("#answer h2")
+    heading.wait_for()
+    assert heading.inner_text().startswith("happy")
+    assert "5 faces were found" in page.locator("#answer").inner_text()
+    page.locator("#chart").wait_for()
+    page.screenshot(path=str(artifacts / "image_tab.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_browser_shows_an_error_for_a_broken_file(page, tmp_path, artifacts):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    page.set_input_files("#image-input input[type=file]", str(broken))
+    page.get_by_text("broken.png").first.wait_for()
+    page.click("#analyze-btn")
+    toast = page.locator(".toast-body", has_text="Cannot analyse this input: the file is not an image")
+    toast.first.wait_for()
+    page.screenshot(path=str(artifacts / "image_tab_error.png"), full_page=True)

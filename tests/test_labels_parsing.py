@@ -1,0 +1,73 @@
+"""Class sets, synonyms and the reading of "Predicted emotion: X. Reason: ..." answers."""
+
+import pytest
+
+from emo_core import CLASS_SETS, UnknownClassSetError, format_prediction, get_class_set, parse_prediction
+from emo_core.labels import IMAGE_CLASS_SETS, label_for_word
+
+MIKELS = CLASS_SETS["mikels8"].labels
+EMOTION6 = CLASS_SETS["emotion6"].labels
+
+
+def test_class_sets_match_the_papers():
+    assert MIKELS == ("amusement", "awe", "contentment", "excitement", "anger", "disgust", "fear", "sadness")
+    assert EMOTION6 == CLASS_SETS["emotionroi"].labels == ("anger", "disgust", "fear", "joy", "sadness", "surprise")
+    assert set(CLASS_SETS["unbiasedemo"].labels) == {"anger", "fear", "joy", "love", "sadness", "surprise"}
+    assert len(CLASS_SETS["webemo7"].labels) == 7 and "confusion" in CLASS_SETS["webemo7"].labels
+    assert CLASS_SETS["fer7"].labels == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert CLASS_SETS["mer2023"].labels == ("neutral", "angry", "happy", "sad", "worried", "surprise")
+    assert set(IMAGE_CLASS_SETS) <= set(CLASS_SETS)
+    for class_set in CLASS_SETS.values():
+        assert len(set(class_set.labels)) == len(class_set.labels)
+
+
+def test_unknown_class_set_is_a_typed_error():
+    with pytest.raises(UnknownClassSetError, match="unknown class set 'nope'"):
+        get_class_set("nope")
+
+
+@pytest.mark.parametrize(
+    "text, labels, expected, status",
+    [
+        ("Predicted emotion: awe. Reason: a vast mountain.", MIKELS, "awe", "exact"),
+        ("Predict emotion: sadness", MIKELS, "sadness", "exact"),
+        ("predicted EMOTION: Contentment.", MIKELS, "contentment", "exact"),
+        ("Predicted emotion: [fear]. Reason: dark alley", MIKELS, "fear", "exact"),
+        ("Sure! Predicted emotion: the image feels like excitement. Reason: fireworks", MIKELS, "excitement", "exact"),
+        ("Predicted emotion: happiness. Reason: smiles", EMOTION6, "joy", "synonym"),
+        ("Predicted emotion: scared", EMOTION6, "fear", "synonym"),
+        ("Predicted emotion: furious. Reason: shouting", CLASS_SETS["fer7"].labels, "angry", "synonym"),
+        ("Anger", EMOTION6, "anger", "exact"),
+    ],
+)
+def test_parse_prediction_reads_labels(text, labels, expected, status):
+    parsed = parse_prediction(text, labels)
+    assert (parsed.label, parsed.status) == (expected, status)
+
+
+@pytest.mark.parametrize(
+    "text, labels",
+    [
+        ("Predicted emotion: happiness", MIKELS),  # happy names no single Mikels class
+        ("Predicted emotion: anger or fear", MIKELS),  # two labels: ambiguous
+        ("I cannot identify emotions in images.", MIKELS),  # Emotion-LLaMA's refusal
+        ("", EMOTION6),
+        ("Predicted emotion: purple", EMOTION6),
+    ],
+)
+def test_unreadable_answers_are_unparsed_not_defaulted(text, labels):
+    parsed = parse_prediction(text, labels)
+    assert parsed.label is None and parsed.status == "unparsed" and not parsed.parsed
+
+
+def test_reason_is_extracted_and_formatted():
+    parsed = parse_prediction("Predicted emotion: awe. Reason: A vast starry sky dwarfs the viewer.", MIKELS)
+    assert parsed.reason == "A vast starry sky dwarfs the viewer."
+    assert format_prediction("awe", "a vast sky") == "Predicted emotion: awe. Reason: a vast sky."
+
+
+def test_synonyms_never_cross_into_ambiguous_labels():
+    assert label_for_word("happy", MIKELS) is None
+    assert label_for_word("joyful", EMOTION6) == "joy"
+    assert label_for_word("worried", CLASS_SETS["mer2023"].labels) == "worried"
+    assert label_for_word("anxious", CLASS_SETS["mer2023"].labels) == "worried"

@@ -1,0 +1,29 @@
+"""Settings: defaults, environment variables, CLI flags, validation."""
+
+from pathlib import Path
+
+import pytest
+
+from emo_core import Settings
+
+
+def test_defaults_run_offline():
+    settings = Settings()
+    assert settings.backend == "offline" and settings.port == 7860 and settings.data_dir == Path("data")
+
+
+def test_env_then_flags():
+    env = {"EMO_PORT": "9000", "EMO_BACKEND": "offline", "EMO_MAX_UPLOAD_MB": "3.5", "EMO_PRELOAD": "false"}
+    settings = Settings.from_env(env)
+    assert (settings.port, settings.max_upload_mb, settings.preload) == (9000, 3.5, False)
+    settings = Settings.from_args(["--port", "9100", "--preload", "--data-dir", "elsewhere"], env=env)
+    assert (settings.port, settings.preload, settings.data_dir) == (9100, True, Path("elsewhere"))
+
+
+@pytest.mark.parametrize("env", [{"EMO_PORT": "many"}, {"EMO_PRELOAD": "perhaps"}, {"EMO_BACKEND": "magic"},
+                                 {"EMO_MAX_FACES": "0"}, {"EMO_MIN_FACE_SCORE": "2"}])
+def test_bad_values_are_refused_with_the_variable_named(env):
+    with pytest.raises(ValueError) as error:
+        Settings.from_env(env)
+    assert any(key in str(error.value) or key.removeprefix("EMO_").lower() in str(error.value) or "backend" in
+               str(error.value) for key in env)
