@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 from emo_core import Settings, warm_up  # noqa: E402
-from ui import image_tab  # noqa: E402
+from ui import image_tab, video_tab  # noqa: E402
 
 TITLE = "EmoLens: emotion understanding (EmoVIT + Emotion-LLaMA)"
 
@@ -35,6 +35,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         )
         with gr.Tabs():
             image_tab.build(settings)
+            video_tab.build(settings)
     return demo
 
 

@@ -17,6 +17,7 @@ from .image_io import LoadedImage, load_image
 from .settings import Settings
 from .tasks.image_emotion import (BatchRow, FaceResult, ImageEmotionResult, analyze_image, analyze_images,
                                   rows_to_csv)
+from .tasks.video_emotion import VideoEmotionResult, analyze_video, analyze_video_stream
 from .warmup import warm_up
 
 __all__ = [
@@ -24,5 +25,5 @@ __all__ = [
     "FaceResult", "IMAGE_CLASS_SETS", "ImageEmotionResult", "InputTooLargeError", "InvalidInputError",
     "ParsedAnswer", "Settings", "UnknownClassSetError", "VIDEO_CLASS_SETS", "analyze_image", "analyze_images",
     "LoadedImage", "format_prediction", "get_backend", "get_class_set", "load_image", "parse_prediction",
-    "rows_to_csv", "warm_up",
+    "rows_to_csv", "warm_up", "VideoEmotionResult", "analyze_video", "analyze_video_stream",
 ]

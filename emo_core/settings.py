@@ -27,6 +27,13 @@ class Settings:
     backend: str = field(default="offline", metadata={"help": "model backend: offline, hf or openai"})
     model: str = field(default="", metadata={"help": "model id or local directory (hf / openai backends)"})
     device: str = field(default="auto", metadata={"help": "torch device for the hf backend: auto, cpu, cuda, mps"})
+    dtype: str = field(default="auto", metadata={"help": "hf weights dtype: auto (bf16/fp16 on GPU, fp32 on CPU), float32, bfloat16, float16"})
+    quantization: str = field(default="none", metadata={"help": "hf quantised loading with bitsandbytes: none, 8bit, 4bit"})
+    max_memory: str = field(default="", metadata={"help": "hf placement limits for accelerate, e.g. '0:10GiB,cpu:30GiB'"})
+    openai_base_url: str = field(default="", metadata={"help": "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (empty: the official API)"})
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "name of the environment variable that holds the API key"})
+    request_timeout: float = field(default=60.0, metadata={"help": "seconds before an openai request times out"})
+    max_retries: int = field(default=3, metadata={"help": "retries on 429/5xx/timeouts for the openai backend"})
     data_dir: Path = field(default=Path("data"), metadata={"help": "where votes, reviews and job results are kept"})
     host: str = field(default="127.0.0.1", metadata={"help": "address the app listens on"})
     port: int = field(default=7860, metadata={"help": "port the app listens on"})
@@ -40,6 +47,9 @@ class Settings:
     max_batch_images: int = field(default=50, metadata={"help": "most images in one multi-file analysis"})
     min_face_score: float = field(default=0.5, metadata={"help": "face detector confidence threshold"})
     max_faces: int = field(default=20, metadata={"help": "most faces classified per image"})
+    video_sample_fps: float = field(default=5.0, metadata={"help": "frames per second examined for faces and action units"})
+    max_video_seconds: float = field(default=60.0, metadata={"help": "longer videos are analysed over their first this many seconds"})
+    video_max_side: int = field(default=960, metadata={"help": "video frames are decoded at most this large"})
     preload: bool = field(default=True, metadata={"help": "load the offline models in the background at app start"})
     torch_threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
 
@@ -49,9 +59,16 @@ class Settings:
             raise ValueError(f"unknown backend {self.backend!r}: choose offline, hf or openai")
         if not 0 < self.port < 65536:
             raise ValueError(f"port {self.port} is out of range")
-        for name in ("max_upload_mb", "max_image_pixels", "analysis_max_side", "max_batch_images", "max_faces"):
+        for name in ("max_upload_mb", "max_image_pixels", "analysis_max_side", "max_batch_images", "max_faces",
+                     "video_sample_fps", "max_video_seconds", "video_max_side"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.quantization not in ("none", "8bit", "4bit"):
+            raise ValueError(f"quantization must be none, 8bit or 4bit, got {self.quantization!r}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.request_timeout <= 0 or self.max_retries < 0:
+            raise ValueError("request_timeout must be positive and max_retries not negative")
         if not 0.0 <= self.min_face_score <= 1.0:
             raise ValueError(f"min_face_score must be in [0, 1], got {self.min_face_score}")
 

@@ -14,7 +14,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import pytest  # noqa: E402
 
 from emo_core import Settings  # noqa: E402
-from tests import media  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tests import media, media_av  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (scripts/setup.sh --test installs it)
@@ -45,6 +47,26 @@ def images(tmp_path_factory) -> dict[str, Path]:
         paths[name] = folder / f"{name}.jpg"
         image.save(paths[name], quality=92)
     return paths
+
+
+CLIP_FPS, CLIP_PEAK = 30, 60
+CLIP_SENTENCE = "I can't believe we actually won the championship today"
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """4 s clips at 30 fps: the astronaut's jaw drops at frame 60, with espeak-ng speech ("speech"),
+    without an audio track ("mute"); and a drawn scene without a face, with the speech ("no_face")."""
+    folder = tmp_path_factory.mktemp("clips")
+    speech = media_av.pad_with_silence(media_av.speech_wav(CLIP_SENTENCE, folder / "speech.wav", pitch=60, speed=160),
+                                       folder / "speech_padded.wav", before=0.3, after=0.3)
+    frames = media.expression_frames(n_frames=4 * CLIP_FPS, peak=CLIP_PEAK)
+    play = media.frame_function(frames, CLIP_FPS)
+    return {
+        "speech": media_av.mux_video(play, speech, folder / "jaw_speech.mp4", CLIP_FPS, duration=4.0),
+        "mute": media_av.mux_video(play, None, folder / "jaw_mute.mp4", CLIP_FPS, duration=4.0),
+        "no_face": media_av.mux_video(np.asarray(media.drawn_scene((640, 360))), speech, folder / "no_face.mp4", CLIP_FPS),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -94,3 +94,49 @@ def write_assets(folder: Path = ASSETS) -> list[Path]:
 if __name__ == "__main__":
     for written in write_assets():
         print(written, written.stat().st_size, "bytes")
+
+
+# --- video frames -------------------------------------------------------------------------------
+# In `face_frame()` (640x360), FaceMesh puts the astronaut's lip centre near (288, 176) and her chin
+# near (287, 213) (measured once with emo_core's FaceAnalyzer; the warp below only needs them roughly).
+MOUTH_XY, CHIN_Y = (288, 176), 213
+
+
+def face_frame(size: tuple[int, int] = (640, 360)) -> np.ndarray:
+    """A 640x360 frame with the astronaut's face (about 125 px) left of centre on a dark background."""
+    face = astronaut().crop((100, 0, 400, 300)).resize((360, 360))
+    frame = Image.new("RGB", (640, 360), (30, 30, 40))
+    frame.paste(face, (140, 0))
+    return np.asarray(frame.resize(size)) if size != (640, 360) else np.asarray(frame)
+
+
+def jaw_drop(frame: np.ndarray, amount: float) -> np.ndarray:
+    """The frame with everything below the lip centre pulled down by up to ``amount`` px around the
+    mouth: a synthetic "mouth opens, jaw drops" (AU25/AU26) expression change."""
+    import cv2
+
+    if amount <= 0:
+        return frame.copy()
+    height, width = frame.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    mx, my = MOUTH_XY
+    across = np.exp(-((xs - mx) ** 2) / (2 * 45.0 ** 2))  # fades out sideways beyond the jaw
+    below = np.clip((ys - my) / 6.0, 0, 1) * np.clip(1 - (ys - CHIN_Y - 25) / 40.0, 0, 1)
+    shift = amount * across * below
+    return cv2.remap(frame, xs, ys - shift, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def expression_frames(n_frames: int = 90, peak: int = 50, rise: int = 8, amount: float = 16.0) -> list[np.ndarray]:
+    """Frames of a neutral face whose jaw drops from frame ``peak - rise`` to a maximum at ``peak``
+    and closes again by ``peak + rise``."""
+    base = face_frame()
+    frames = []
+    for index in range(n_frames):
+        level = max(0.0, 1.0 - abs(index - peak) / rise)
+        frames.append(jaw_drop(base, amount * level))
+    return frames
+
+
+def frame_function(frames: list[np.ndarray], fps: float = 30.0):
+    """A function of time for ``tests.media_av.mux_video`` that plays ``frames`` at ``fps``."""
+    return lambda t: frames[min(int(round(t * fps)), len(frames) - 1)]

@@ -80,3 +80,38 @@ def test_browser_shows_an_error_for_a_broken_file(page, tmp_path, artifacts):
     toast = page.locator(".toast-body", has_text="Cannot analyse this input: the file is not an image")
     toast.first.wait_for()
     page.screenshot(path=str(artifacts / "image_tab_error.png"), full_page=True)
+
+
+def test_client_analyze_video(client, clips):
+    from tests.conftest import CLIP_PEAK
+
+    answer, peak, au_chart, voice_chart, transcript, merr, merr_file = client.predict(
+        handle_file(str(clips["speech"])), "mer2023", "reason", api_name="/analyze_video")
+    assert "Predicted emotion:" in answer and "Reason:" in answer
+    assert abs(merr["peak_index"] - CLIP_PEAK) <= 1
+    assert "championship" in transcript.lower()
+    assert Path(peak).is_file() and au_chart is not None and voice_chart is not None
+    import json
+
+    saved = json.loads(Path(merr_file).read_text())
+    assert list(saved.values())[0]["peak_index"] == merr["peak_index"]
+
+
+def test_client_video_errors_are_clear(client, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video at all")
+    with pytest.raises(Exception, match="not a video"):
+        client.predict(handle_file(str(bad)), "mer2023", "emotion", api_name="/analyze_video")
+
+
+@pytest.mark.browser
+def test_browser_video_tab(page, clips, artifacts):
+    page.get_by_role("tab", name="Video + audio").click()
+    page.set_input_files("#video-input input[type=file]", str(clips["speech"]))
+    page.locator("#video-input video").first.wait_for()
+    page.click("#video-btn")
+    page.locator("#video-answer h2").wait_for()
+    page.locator("#transcript textarea").wait_for()
+    page.wait_for_function("document.querySelector('#transcript textarea').value.toLowerCase().includes('championship')")
+    page.locator("#video-answer", has_text="Reason:").wait_for()
+    page.screenshot(path=str(artifacts / "video_tab.png"), full_page=True)

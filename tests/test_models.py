@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from emo_core.cues.faces import _iou, _non_max_suppression, Face, aligned_crop
+from emo_core.cues.faces import iou, _non_max_suppression, Face, aligned_crop
 from emo_core.cues.perception import get_perceiver
 from emo_core.models.mini_xception import _same_pad
 from tests import media
@@ -72,5 +72,5 @@ def test_non_max_suppression_merges_overlaps():
     a = Face((0, 0, 100, 100), 0.9, (30, 40), (70, 40))
     b = Face((5, 5, 105, 105), 0.8, (35, 45), (75, 45))
     c = Face((300, 0, 400, 100), 0.7, (330, 40), (370, 40))
-    assert _iou(a.box, b.box) > 0.8 and _iou(a.box, c.box) == 0
+    assert iou(a.box, b.box) > 0.8 and iou(a.box, c.box) == 0
     assert _non_max_suppression([b, c, a]) == [a, c]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 
 import gradio as gr
@@ -12,8 +13,28 @@ from emo_core import EmoError
 log = logging.getLogger(__name__)
 
 
+def _as_user_error(handler_name: str, exc: Exception) -> gr.Error:
+    if isinstance(exc, EmoError):
+        return gr.Error(f"Cannot analyse this input: {exc}")
+    log.error("handler %s failed", handler_name, exc_info=exc)  # a bug, not the user's fault
+    return gr.Error(f"Internal error ({type(exc).__name__}); the details are in the server log.")
+
+
 def user_errors(handler):
-    """Re-raise ``EmoError`` as ``gr.Error`` with its message; log anything else and say so plainly."""
+    """Re-raise ``EmoError`` as ``gr.Error`` with its message; log anything else and say so plainly.
+    Works for plain and generator (streaming) handlers alike."""
+    if inspect.isgeneratorfunction(handler):
+
+        @functools.wraps(handler)
+        def streaming(*args, **kwargs):
+            try:
+                yield from handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as exc:
+                raise _as_user_error(handler.__name__, exc) from None
+
+        return streaming
 
     @functools.wraps(handler)
     def wrapped(*args, **kwargs):
@@ -21,10 +42,7 @@ def user_errors(handler):
             return handler(*args, **kwargs)
         except gr.Error:
             raise
-        except EmoError as exc:
-            raise gr.Error(f"Cannot analyse this input: {exc}") from None
-        except Exception as exc:  # a bug, not the user's fault: keep serving, tell them
-            log.exception("handler %s failed", handler.__name__)
-            raise gr.Error(f"Internal error ({type(exc).__name__}); the details are in the server log.") from None
+        except Exception as exc:
+            raise _as_user_error(handler.__name__, exc) from None
 
     return wrapped

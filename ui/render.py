@@ -29,16 +29,21 @@ def bar_chart(distribution: dict[str, float], highlight: str | None, title: str)
 
 
 def draw_faces(image: Image.Image, faces) -> Image.Image:
-    """A copy of ``image`` with each face boxed and labelled ``expression confidence``."""
+    """A copy of ``image`` with each face boxed and labelled ``n: expression confidence``."""
+    return draw_boxes(image, [(face.box, f"{index}: {face.expression} {face.confidence:.2f}", face.expression)
+                              for index, face in enumerate(faces, start=1)])
+
+
+def draw_boxes(image: Image.Image, boxes: list[tuple[tuple[int, int, int, int], str, str]]) -> Image.Image:
+    """A copy of ``image`` with (box, text, expression) drawn; the expression picks the colour."""
     canvas = image.copy()
     draw = ImageDraw.Draw(canvas)
     line = max(2, round(max(canvas.size) / 400))
     font = ImageFont.load_default(size=max(12, round(max(canvas.size) / 45)))
-    for index, face in enumerate(faces, start=1):
-        colour = EXPRESSION_COLOURS.get(face.expression, (255, 255, 0))
-        x0, y0, x1, y1 = face.box
+    for box, text, expression in boxes:
+        colour = EXPRESSION_COLOURS.get(expression, (255, 200, 0))
+        x0, y0, x1, y1 = box
         draw.rectangle((x0, y0, x1, y1), outline=colour, width=line)
-        text = f"{index}: {face.expression} {face.confidence:.2f}"
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         text_y = y0 - (bottom - top) - 2 * line if y0 - (bottom - top) - 2 * line >= 0 else y1 + line
         draw.rectangle((x0, text_y, x0 + right - left + 2 * line, text_y + bottom - top + 2 * line), fill=colour)
@@ -73,3 +78,49 @@ def answer_markdown(result) -> str:
     if result.notes:
         lines += ["", "*Input notes:* " + "; ".join(result.notes) + "."]
     return "\n".join(lines)
+
+
+def au_plot(au_series: dict[str, list[float]], peak_time: float | None, highlight: list[str]):
+    """AU intensities over time (the AUs that are ever active, plus the peak rule's), peak marked."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 3.2), dpi=100, layout="constrained")
+    axes = figure.subplots()
+    times = au_series.get("time", [])
+    shown = [code for code in au_series if code != "time" and (max(au_series[code], default=0) >= 1.0
+                                                              or code in highlight)]
+    for code in shown:
+        axes.plot(times, au_series[code], label=code, linewidth=2.2 if code in highlight else 1.0)
+    if peak_time is not None:
+        axes.axvline(peak_time, color="#d9480f", linestyle="--", linewidth=1.5, label=f"peak {peak_time:.2f} s")
+    axes.set_ylim(0, 5.2)
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("AU intensity (0-5, landmark proxy)")
+    axes.set_title("Action units of the main face" if times else "No face: no action units", fontsize=10)
+    if shown or peak_time is not None:
+        axes.legend(fontsize=8, ncol=4, loc="upper left")
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def voice_plot(waveform: list[float], rate: float, pitch_times: list[float], pitch_hz: list[float],
+               segments: list[list[float]]):
+    """Waveform with speech segments shaded, and the pitch track on a second axis."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 3.2), dpi=100, layout="constrained")
+    axes = figure.subplots()
+    if waveform:
+        times = [i / rate for i in range(len(waveform))]
+        axes.plot(times, waveform, color="#adb5bd", linewidth=0.6)
+    for start, end in segments:
+        axes.axvspan(start, end, color="#74c0fc", alpha=0.3)
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("amplitude")
+    axes.set_title("Voice: waveform, speech (blue), pitch (red)" if waveform else "No audio track", fontsize=10)
+    if pitch_times:
+        pitch_axes = axes.twinx()
+        pitch_axes.plot(pitch_times, pitch_hz, ".", color="#e03131", markersize=2.5)
+        pitch_axes.set_ylabel("pitch (Hz)")
+    axes.spines[["top"]].set_visible(False)
+    return figure

@@ -16,6 +16,8 @@ from .base import Backend, media_paths, text_of, user_message
 # name -> (module, class); the class takes the Settings.
 BACKENDS: dict[str, tuple[str, str]] = {
     "offline": ("emo_core.backends.offline", "OfflineBackend"),
+    "hf": ("emo_core.backends.hf", "HFBackend"),
+    "openai": ("emo_core.backends.openai_compat", "OpenAIBackend"),
 }
 
 _INSTANCES: dict[tuple, Backend] = {}
@@ -23,18 +25,27 @@ _LOCK = threading.Lock()
 
 
 def get_backend(name: str | None = None, settings: Settings | None = None) -> Backend:
-    """The process-wide backend for these settings (constructed once, loaded lazily)."""
+    """The process-wide backend for these settings (constructed once, loaded lazily).
+
+    Asking for the same backend with other settings (say another model id) unloads the previous
+    instance first, so switching models does not grow memory.
+    """
     settings = settings or Settings.from_env()
     name = name or settings.backend
     if name not in BACKENDS:
         available = ", ".join(sorted(BACKENDS))
         raise BackendError(f"unknown backend {name!r}; available here: {available}")
-    key = (name, settings.model, settings.device, settings.min_face_score, settings.max_faces)
+    key = (name, tuple(sorted(settings.to_dict().items())))
     with _LOCK:
         if key not in _INSTANCES:
+            for old_key in [k for k in _INSTANCES if k[0] == name]:
+                _INSTANCES.pop(old_key).unload()
             module_name, class_name = BACKENDS[name]
-            backend_class = getattr(importlib.import_module(module_name), class_name)
-            _INSTANCES[key] = backend_class(settings)
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise BackendError(f"the {name} backend cannot be imported here ({exc})") from None
+            _INSTANCES[key] = getattr(module, class_name)(settings)
         return _INSTANCES[key]
 
 

@@ -9,7 +9,7 @@ Messages are OpenAI-chat shaped; their media parts are local paths:
 - ``score`` returns the log-likelihood of each candidate answer, for a full, deterministic
   distribution without free-text parsing. Backends that cannot score leave "score" out of
   ``capabilities`` and raise ``CapabilityError``; callers then fall back to generate + parse.
-- ``load`` is idempotent; constructing a backend loads nothing.
+- ``load`` is idempotent; constructing a backend loads nothing; ``unload`` frees the model.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ class Backend(ABC):
 
     def load(self) -> "Backend":
         return self
+
+    def unload(self) -> None:
+        """Free the model's memory (called when the user switches to another model)."""
 
     @property
     def model_label(self) -> str:

@@ -89,7 +89,7 @@ class FaceAnalyzer:
         faces = faces[: self.max_faces]
         if with_landmarks:
             for face in faces:
-                self._add_landmarks(rgb, face)
+                self.add_landmarks(rgb, face)
         return faces
 
     def _detect_window(self, rgb: np.ndarray, x_offset: int, y_offset: int) -> list[Face]:
@@ -112,7 +112,8 @@ class FaceAnalyzer:
             faces.append(Face(box, float(detection.score[0]), right_eye, left_eye))
         return faces
 
-    def _add_landmarks(self, rgb: np.ndarray, face: Face) -> None:
+    def add_landmarks(self, rgb: np.ndarray, face: Face) -> None:
+        """Fill ``face.landmarks`` (and refine its eye centres) with FaceMesh on a crop around it."""
         # FaceMesh projects landmarks correctly only for square inputs: cut a square around the
         # face, padding with black where it leaves the image.
         height, width = rgb.shape[:2]
@@ -146,7 +147,7 @@ def _starts(length: int, tile: int) -> list[int]:
     return starts
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
     inter = max(x1 - x0, 0) * max(y1 - y0, 0)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
@@ -156,7 +157,7 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
 def _non_max_suppression(faces: list[Face]) -> list[Face]:
     kept: list[Face] = []
     for face in sorted(faces, key=lambda f: f.score, reverse=True):
-        if all(_iou(face.box, other.box) < NMS_IOU for other in kept):
+        if all(iou(face.box, other.box) < NMS_IOU for other in kept):
             kept.append(face)
     return kept
 

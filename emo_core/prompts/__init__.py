@@ -14,6 +14,7 @@ PROMPTS: dict[str, str] = {
     "sensitivity_1": "sensitivity_1.txt",  # EmoVIT Sec. 4.3.2, instruction 1
     "sensitivity_2": "sensitivity_2.txt",  # EmoVIT Sec. 4.3.2, instruction 2
     "reasoning": "reasoning.txt",  # affective reasoning, answer "Predicted emotion: X. Reason: ..."
+    "emotion_llama": "emotion_llama.txt",  # Emotion-LLaMA's user turn; tasks in emotion_llama_tasks.txt
 }
 
 

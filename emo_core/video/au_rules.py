@@ -1,0 +1,83 @@
+"""What action units say, in one table each: AU -> expression text (C_ved), AU combinations ->
+pseudo-label, and the peak-frame rule of MERR.
+
+Texts follow MERR's style ("AU04 -> frowns, furrowed brows"); combinations follow the EMFACS
+prototypes (Friesen & Ekman 1983) as MERR uses them (e.g. AU05 + AU26 -> surprise). A combination
+scores the mean intensity of its AUs when all of them are active; the best-scoring one is the
+pseudo-label, and no active AU at all means "neutral".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from .action_units import ACTIVE_THRESHOLD, AU_CODES
+
+AU_TEXT = {
+    "AU01": "inner brows raised",
+    "AU02": "outer brows raised",
+    "AU04": "frowns, furrowed brows",
+    "AU05": "eyes widened, upper lids raised",
+    "AU06": "cheeks raised",
+    "AU07": "eyelids tightened",
+    "AU09": "nose wrinkled",
+    "AU10": "upper lip raised",
+    "AU12": "smiles, lip corners pulled up",
+    "AU15": "lip corners pulled down",
+    "AU17": "chin raised",
+    "AU20": "lips stretched",
+    "AU23": "lips tightened",
+    "AU25": "lips parted",
+    "AU26": "jaw dropped, mouth open",
+    "AU45": "blinks",
+}
+
+# pseudo-label -> AU combinations (any one of them, all AUs active)
+AU_COMBINATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "happy": (("AU06", "AU12"), ("AU12", "AU25"), ("AU12",)),
+    "sad": (("AU01", "AU04", "AU15"), ("AU01", "AU15"), ("AU15", "AU17")),
+    "surprise": (("AU01", "AU02", "AU05", "AU26"), ("AU05", "AU26"), ("AU01", "AU02", "AU26")),
+    "fear": (("AU01", "AU02", "AU04", "AU05", "AU20"), ("AU04", "AU05", "AU20"), ("AU01", "AU04", "AU20", "AU25")),
+    "angry": (("AU04", "AU05", "AU07", "AU23"), ("AU04", "AU07", "AU23"), ("AU04", "AU07")),
+    "disgust": (("AU09", "AU15"), ("AU09", "AU10"), ("AU10", "AU17")),
+    "worried": (("AU01", "AU04"),),
+}
+
+PEAK_TOP_AUS = 3  # "the most frequent active AUs": this many, by number of frames active
+
+
+def describe(active_codes: list[str]) -> str:
+    """C_ved: the expression text of the active AUs."""
+    return "; ".join(AU_TEXT[code] for code in active_codes) if active_codes else "a neutral, relaxed face"
+
+
+def pseudo_label(intensity_row: np.ndarray) -> tuple[str, float]:
+    """(label, score) from one frame's AU intensities (score: mean intensity of the matched AUs)."""
+    value = dict(zip(AU_CODES, intensity_row))
+    best, best_score = "neutral", 0.0
+    for label, combinations in AU_COMBINATIONS.items():
+        for combination in combinations:
+            if all(value[code] >= ACTIVE_THRESHOLD for code in combination):
+                # longer matches are more specific: a small bonus per AU breaks ties
+                score = float(np.mean([value[code] for code in combination])) + 0.1 * len(combination)
+                if score > best_score:
+                    best, best_score = label, score
+    return best, best_score
+
+
+def peak_frame(intensities: np.ndarray) -> tuple[int, list[str]]:
+    """MERR's rule: take the most frequent active AUs, then the frame with the largest sum of their
+    intensities. Returns (row index, the AUs used). With no active AU anywhere, the frame with the
+    largest total intensity (row 0 if all are zero). Pass unsaturated intensities
+    (``intensities(..., saturate=False)``) so frames that all reach 5 are still told apart."""
+    if len(intensities) == 0:
+        raise ValueError("no frames")
+    counts = Counter()
+    for row in intensities:
+        counts.update(code for code, value in zip(AU_CODES, row) if value >= ACTIVE_THRESHOLD)
+    top = [code for code, _ in counts.most_common(PEAK_TOP_AUS)]
+    columns = [AU_CODES.index(code) for code in top] if top else list(range(len(AU_CODES)))
+    sums = intensities[:, columns].sum(axis=1)
+    return int(np.argmax(sums)), top
