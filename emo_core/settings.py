@@ -50,6 +50,7 @@ class Settings:
     video_sample_fps: float = field(default=5.0, metadata={"help": "frames per second examined for faces and action units"})
     max_video_seconds: float = field(default=60.0, metadata={"help": "longer videos are analysed over their first this many seconds"})
     video_max_side: int = field(default=960, metadata={"help": "video frames are decoded at most this large"})
+    llm_threads: int = field(default=0, metadata={"help": "threads of the offline language model (0: every core)"})
     preload: bool = field(default=True, metadata={"help": "load the offline models in the background at app start"})
     torch_threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
 
@@ -67,6 +68,8 @@ class Settings:
             raise ValueError(f"quantization must be none, 8bit or 4bit, got {self.quantization!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.llm_threads < 0:
+            raise ValueError(f"llm_threads must be >= 0, got {self.llm_threads}")
         if self.request_timeout <= 0 or self.max_retries < 0:
             raise ValueError("request_timeout must be positive and max_retries not negative")
         if not 0.0 <= self.min_face_score <= 1.0:

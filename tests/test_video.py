@@ -64,3 +64,20 @@ def test_bad_files_raise_typed_errors(tmp_path, clips, settings, content, messag
         path.write_bytes(content)
     with pytest.raises(InvalidInputError, match=message):
         analyze_video(path, settings=settings, task="emotion")
+
+
+@pytest.mark.parametrize("family, sees", [("qwen2_5_omni", "video"), ("instructblip", "peak frame")])
+def test_real_model_backends_answer_the_emotion_llama_prompt(clips, family, sees):
+    from emo_core import Settings
+    from emo_core.backends import get_backend
+    from tests.tiny_models import tiny_model_dir
+
+    settings = Settings(backend="hf", model=str(tiny_model_dir(family)), preload=False)
+    result = analyze_video(clips["speech"], "mer2023", backend=get_backend("hf", settings), settings=settings)
+    # the cues are measured whatever the backend; the label and reason come from the (random) model
+    assert abs(result.peak_index - PEAK) <= 1 and "championship" in result.transcript.lower()
+    assert result.reason_by_model and result.reason_note.startswith("written by")
+    assert sum(result.distribution.values()) == pytest.approx(1.0)  # hf models score every label
+    assert result.label in result.distribution and result.basis.startswith("model likelihood")
+    assert validate_record(result.merr) == [] and result.merr["smp_reason_caption"] == result.reason
+    assert any("peak frame" in note for note in result.notes) == (sees == "peak frame")

@@ -1,12 +1,13 @@
 """The "Image emotion" tab: one image -> label, reason, chart, boxed faces and cues; or many -> a CSV.
 
-Events a client may call: ``/analyze_image`` (file, class-set key) and ``/analyze_images``
-(files, class-set key).
+Events a client may call: ``/analyze_image`` (file, class-set key[, backend, model]) and
+``/analyze_images`` (files, class-set key[, backend, model]); backend and model default to the settings.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -21,13 +22,24 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
 CLASS_SET_CHOICES = [(CLASS_SETS[key].display, key) for key in IMAGE_CLASS_SETS]
 CUE_HEADERS = ["attribute", "value"]
+BACKEND_CHOICES = [("offline (CPU, bundled models)", "offline"), ("hf (transformers model)", "hf"),
+                   ("openai (OpenAI-compatible endpoint)", "openai")]
+
+
+def with_backend(settings: Settings, backend: str | None, model: str | None) -> Settings:
+    """The app's settings with the backend and model the user picked in the tab."""
+    backend = backend or settings.backend
+    model = settings.model if model is None else model.strip()
+    if backend != "offline" and not model:
+        raise gr.Error(f"The {backend} backend needs a model: a hub id or local folder (hf), or a model name (openai).")
+    return replace(settings, backend=backend, model=model)
 
 
 def analyze_one(image_path: str | None, class_set: str, settings: Settings):
     """Handler of /analyze_image: (answer markdown, boxed image, chart, cue rows, result JSON)."""
     if not image_path:
         raise gr.Error("Upload an image (or pick an example) first.", title="No image")
-    result = emo_core.analyze_image(image_path, class_set, settings=settings)
+    result = emo_core.analyze_image(image_path, class_set, backend=settings.backend, settings=settings)
     for note in result.notes:
         gr.Info(note)
     chart = render.bar_chart(result.distribution, result.label, CLASS_SETS[class_set].title) \
@@ -50,7 +62,7 @@ def analyze_many(files: list[str] | None, class_set: str, settings: Settings, pr
     def report(done: int, total: int, name: str) -> None:
         progress((done, total), desc=f"analysing {name}", unit="images")
 
-    rows = emo_core.analyze_images(paths, class_set, settings=settings, progress=report)
+    rows = emo_core.analyze_images(paths, class_set, backend=settings.backend, settings=settings, progress=report)
     csv_text = emo_core.rows_to_csv(rows, class_set)
     out_dir = Path(tempfile.mkdtemp(prefix="emolens-batch-"))
     csv_path = out_dir / f"emotions_{class_set}.csv"
@@ -72,6 +84,11 @@ def build(settings: Settings) -> None:
             with gr.Column(scale=1):
                 image_in = gr.File(label="Image", file_types=IMAGE_TYPES, type="filepath", elem_id="image-input")
                 class_set = gr.Dropdown(CLASS_SET_CHOICES, value="mikels8", label="Class set", elem_id="class-set")
+                with gr.Accordion("Model backend", open=False):
+                    backend = gr.Dropdown(BACKEND_CHOICES, value=settings.backend, label="Backend",
+                                          elem_id="backend")
+                    model = gr.Textbox(value=settings.model, label="Model (hub id, local folder or API model name)",
+                                       placeholder="e.g. Salesforce/instructblip-vicuna-7b", elem_id="model")
                 run = gr.Button("Analyse", variant="primary", elem_id="analyze-btn")
                 examples = sorted(str(p) for p in ASSETS.glob("*.jpg"))
                 if examples:
@@ -87,9 +104,11 @@ def build(settings: Settings) -> None:
         with gr.Accordion("Result as JSON", open=False):
             result_json = gr.JSON(elem_id="result-json")
 
-        handler = user_errors(lambda path, key: analyze_one(path, key, settings))
-        run.click(handler, inputs=[image_in, class_set], outputs=[answer, boxed, chart, cues, result_json],
-                  api_name="analyze_image")
+        def handler(path, key, backend_name=None, model_name=None):
+            return analyze_one(path, key, with_backend(settings, backend_name, model_name))
+
+        run.click(user_errors(handler), inputs=[image_in, class_set, backend, model],
+                  outputs=[answer, boxed, chart, cues, result_json], api_name="analyze_image")
 
         with gr.Accordion("Several images at once", open=False):
             files_in = gr.File(label="Images", file_count="multiple", file_types=IMAGE_TYPES, type="filepath",
@@ -99,8 +118,8 @@ def build(settings: Settings) -> None:
                                  interactive=False, wrap=True, elem_id="batch-table")
             csv_out = gr.File(label="CSV", interactive=False, elem_id="batch-csv")
 
-        def batch_handler(files, key, progress=gr.Progress()):
-            return analyze_many(files, key, settings, progress)
+        def batch_handler(files, key, backend_name=None, model_name=None, progress=gr.Progress()):
+            return analyze_many(files, key, with_backend(settings, backend_name, model_name), progress)
 
-        run_many.click(user_errors(batch_handler), inputs=[files_in, class_set], outputs=[table, csv_out],
-                       api_name="analyze_images")
+        run_many.click(user_errors(batch_handler), inputs=[files_in, class_set, backend, model],
+                       outputs=[table, csv_out], api_name="analyze_images")

@@ -112,12 +112,12 @@ def voice_plot(waveform: list[float], rate: float, pitch_times: list[float], pit
     axes = figure.subplots()
     if waveform:
         times = [i / rate for i in range(len(waveform))]
-        axes.plot(times, waveform, color="#adb5bd", linewidth=0.6)
+        axes.fill_between(times, [-v for v in waveform], waveform, color="#868e96", linewidth=0)
     for start, end in segments:
         axes.axvspan(start, end, color="#74c0fc", alpha=0.3)
     axes.set_xlabel("time (s)")
     axes.set_ylabel("amplitude")
-    axes.set_title("Voice: waveform, speech (blue), pitch (red)" if waveform else "No audio track", fontsize=10)
+    axes.set_title("Voice: waveform, speech (blue), pitch (red)" if waveform else "No audio", fontsize=10)
     if pitch_times:
         pitch_axes = axes.twinx()
         pitch_axes.plot(pitch_times, pitch_hz, ".", color="#e03131", markersize=2.5)

@@ -51,12 +51,12 @@ def analyze(video_path: str | None, class_set: str, task: str, settings: Setting
     result = next(stream)
     for note in result.notes:
         gr.Info(note)
-    audio = result.audio
+    plot = result.audio.get("plot") or {}
     visuals = (
         _peak_image(result),
         render.au_plot(result.au_series, result.peak_time, result.rule_aus),
-        render.voice_plot(audio.get("waveform", []), audio.get("waveform_rate", 1.0), audio.get("pitch_times", []),
-                          audio.get("pitch_hz", []), audio.get("speech_segments", [])),
+        render.voice_plot(plot.get("waveform", []), plot.get("waveform_rate", 1.0), plot.get("pitch_times", []),
+                          plot.get("pitch_hz", []), result.audio.get("speech_segments", [])),
         result.transcript or "(no speech)",
     )
     yield (_answer_markdown(result, streaming=True), *visuals, result.merr, None)

@@ -115,7 +115,7 @@ def analyze_video_stream(path, class_set: str = "mer2023", backend: Backend | st
 
     if task == "reason" and backend.judges_from_cues:
         clock = time.perf_counter()
-        yield from _stream_offline_reason(result, visual, audio)
+        yield from _stream_offline_reason(result, visual, audio, settings)
         result.timings["reason"] = round(time.perf_counter() - clock, 4)
     result.answer = format_prediction(result.label or "unparsed", result.reason) if task == "reason" \
         else f"Predicted emotion: {result.label or 'unparsed'}."
@@ -209,12 +209,15 @@ def _description(visual, audio, expression_text: str) -> str:
     return " ".join(part for part in (face, voice, words, sentences["md_scene"]) if part)
 
 
-def _stream_offline_reason(result: VideoEmotionResult, visual, audio) -> Iterator[VideoEmotionResult]:
+def _stream_offline_reason(result: VideoEmotionResult, visual, audio,
+                           settings: Settings) -> Iterator[VideoEmotionResult]:
     from ..llm.reason_writer import write_reason
+    from ..llm.small_lm import get_small_lm
 
     template = result.merr["smp_reason_caption"]
     stream = write_reason(result.label, _cue_phrases(visual, audio, result.expression_text), modality="video",
-                          fallback=template)
+                          fallback=template, lm=get_small_lm(n_threads=settings.llm_threads,
+                                                             n_threads_batch=settings.llm_threads))
     for text in stream:
         result.reason = text
         yield result

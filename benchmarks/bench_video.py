@@ -1,0 +1,81 @@
+"""Benchmark of the video + audio pipeline on the offline default. Prints figures.
+
+    .venv/bin/python -m benchmarks.bench_video            # 10 s, 640x360, 30 fps clip with speech, 5 runs
+
+The clip: the astronaut's face (a real photo) whose jaw drops at 5 s, with about 10 s of espeak-ng
+speech. Reported: each stage's median, the time until the reason starts (the issue's "analysis up
+to the reason"), the reason's generation speed, and the memory the video models add.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+TEXT = ("I really did not expect this at all. We worked on the project for months, and today it finally "
+        "came together, and everyone in the room started clapping.")
+
+
+def make_clip(folder: Path) -> Path:
+    from tests import media, media_av
+
+    speech = media_av.speech_wav(TEXT, folder / "speech.wav", pitch=55, speed=150)
+    frames = media.expression_frames(n_frames=300, peak=150)
+    return media_av.mux_video(media.frame_function(frames, 30), speech, folder / "clip.mp4", 30, duration=10.0)
+
+
+def main(runs: int) -> None:
+    import emo_core
+    from emo_core.llm import get_small_lm
+
+    process = psutil.Process()
+    with tempfile.TemporaryDirectory() as folder:
+        clip = make_clip(Path(folder))
+        settings = emo_core.Settings(preload=False)
+        rss_start = process.memory_info().rss
+        started = time.perf_counter()
+        emo_core.warm_up(settings)
+        print(f"warm-up (image + audio models): {time.perf_counter() - started:.2f} s")
+        rss_warm = process.memory_info().rss
+        started = time.perf_counter()
+        lm = get_small_lm().load()
+        print(f"language model load: {time.perf_counter() - started:.2f} s (llama.cpp, Gemma 3 270M Q4_K_M)")
+        first = emo_core.analyze_video(clip, settings=settings)
+        print(f"first analysis (cold caches): {first.timings['total']:.2f} s; peak frame {first.peak_index}, "
+              f"transcript {len(first.transcript.split())} words")
+        stages: dict[str, list[float]] = {}
+        speeds = []
+        for _ in range(runs):
+            result = emo_core.analyze_video(clip, settings=settings)
+            for stage, seconds in result.timings.items():
+                stages.setdefault(stage, []).append(seconds)
+            if result.reason_by_model and lm.stats:
+                speeds.append(lm.stats.tokens_per_second)
+        rss_end = process.memory_info().rss
+    print(f"10 s 640x360 30 fps clip with speech, {runs} warm runs, medians:")
+    for stage, values in stages.items():
+        print(f"  {stage:28s} {np.median(values):6.3f} s")
+    print(f"analysis up to the reason: median {np.median(stages['until_reason']):.2f} s, "
+          f"max {np.max(stages['until_reason']):.2f} s")
+    if speeds:
+        print(f"reason generation: median {np.median(speeds):.0f} tokens/s over {len(speeds)} runs")
+    else:
+        print(f"reason: the model's text was not used ({result.reason_note})")
+    print(f"resident memory: +{(rss_warm - rss_start) / 2**20:.0f} MiB for the image+audio models, "
+          f"+{(rss_end - rss_warm) / 2**20:.0f} MiB more after the language model and the video runs; "
+          f"total {rss_end / 2**20:.0f} MiB")
+    print("reason:", result.reason)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    main(parser.parse_args().runs)

@@ -1,0 +1,417 @@
+"""``write_reason``: the small language model explains an emotion label from measured cues, streamed.
+
+The classifiers choose the label; the model never does (the base 270M model is poor at it). It only
+continues a few-shot pattern from ``prompts/reason_fewshot_{image,video}.txt``::
+
+    Cues: one face, expression happy (0.93); bright (brightness 0.71); ...
+    Emotion: amusement
+    Reason: <the model writes this line>
+
+Generation stops at the end of that line (or at a following ``Cues:``/``Emotion:``), the text is
+trimmed to whole sentences (at most ``MAX_SENTENCES``), and guards reject what a reader must not see:
+
+- nothing usable (empty, a few words, an unfinished sentence);
+- a repetition loop (a 4-word sequence that comes back, or one character repeated);
+- an emotion other than the label, unless the cues themselves report it (a "sad" face may be quoted
+  in a reason for "anger"; a reason for "anger" that calls the scene "joyful" is rejected). Words are
+  matched with the synonym groups of ``emo_core.labels``; a negation ("not sad") is rejected too,
+  on purpose: it is cheaper to show the template than to parse negation;
+- a phrase lifted from an example about things no cue mentions ("a voice announcing a new job");
+- a face where the cues say "no face found", or "no face" where they report one.
+
+A rejected text is tried again with the next seed (``attempts``, default 2); after that, or when no
+model is available (llama.cpp missing), the caller's template text is used instead, with
+``by_model=False`` and the ``problem`` in words, so the UI can say which one it shows.
+
+    stream = write_reason("amusement", cues, modality="image", fallback=template_text)
+    for text_so_far in stream:          # each item is the whole reason so far: show it, replacing the last
+        box.update(text_so_far)
+    stream.result.text, stream.result.by_model, stream.result.problem
+
+A streamed item never ends in a half-written word, and it is checked before it is yielded, so a
+rejected emotion or copied phrase never reaches the screen; a retry starts again from a short text,
+and the last item is always the final text (trimmed, or the fallback).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Iterator, Literal, Protocol, Sequence, overload
+
+from ..errors import BackendError
+from ..labels import SYNONYM_GROUPS
+
+if TYPE_CHECKING:
+    from .small_lm import GenerationStats
+
+Modality = Literal["image", "video"]
+
+FEWSHOT_TEMPLATES: dict[str, str] = {
+    "image": "reason_fewshot_image.txt",
+    "video": "reason_fewshot_video.txt",
+}
+# The reason is one line; a base model that goes on writes the next example, which starts with these.
+STOP_STRINGS = ("\n", "Cues:", "Emotion:")
+MAX_SENTENCES = 3
+MIN_WORDS = 5
+REPEATED_NGRAM = 4  # a 4-word sequence that occurs twice in a 1-3 sentence reason is a loop, not style
+# A text copies an example when its 5-word runs taken from the examples bring in 2 or more content words
+# that no cue mentions ("the fast, high-pitched voice" for a clip with no speech). Shorter shared runs
+# are ordinary phrasing ("is a sign of").
+COPY_NGRAM = 5
+COPY_UNSUPPORTED_WORDS = 2
+DEFAULT_ATTEMPTS = 2  # a rejected text gets one more try with another seed before the template is used
+RETRY_TEMPERATURE = 0.6
+
+# Sampling: a little temperature keeps the base model out of greedy loops; the fixed seed makes a
+# given input give the same reason every time; the mild penalty discourages repeating recent words.
+DEFAULT_SAMPLING = dict(max_tokens=80, temperature=0.3, seed=0, top_k=40, top_p=0.9, repeat_penalty=1.1)
+
+# Inflections the synonym groups do not list, mapped to a word that is in a group.
+_EXTRA_EMOTION_FORMS = {
+    "happily": "happy", "sadly": "sad", "angrily": "angry", "fearfully": "fearful", "scary": "fear",
+    "frightening": "fear", "terrifying": "fear", "joyfully": "joyful", "sorrowfully": "sorrowful",
+    "disgusting": "disgust", "surprising": "surprised", "amusing": "amusement", "exciting": "excitement",
+    "awesome": "awe", "worriedly": "worried", "contemptuously": "contempt", "doubtfully": "doubt",
+}
+# Emotion words that are mostly used in another sense ("the content of the image"): never flagged.
+_AMBIGUOUS_WORDS = frozenset({"content"})
+# Words that carry no content: a copied run made only of these and cue words is not a copy.
+_FUNCTION_WORDS = frozenset(
+    "a an the and or but so of in on at to by for from with without into onto over under beside near "
+    "is are was were be been being it its this that these those which who whose there their they them "
+    "he she his her him as than then while when where what how very more most".split()
+)
+_NO_FACE = re.compile(r"\b(?:no|without an?|without any)\s+faces?\b")
+_FACE_WORDS = re.compile(r"\b(?:faces?|facial|smil\w*|frown\w*|grin\w*)\b")
+_WORD = re.compile(r"[a-z]+")
+_SENTENCE_END = re.compile(r"[.!?][\"')]?(?=\s|$)")  # a full stop, maybe closing a quotation
+
+
+class TextStreamer(Protocol):
+    """What ``write_reason`` needs from a language model (``SmallLM``, or a stand-in in tests)."""
+
+    def stream(self, prompt: str, **options) -> Iterator[str]: ...
+
+    @property
+    def stats(self) -> "GenerationStats | None": ...
+
+
+@dataclass(frozen=True)
+class ReasonResult:
+    text: str  # the reason to show
+    by_model: bool  # True: the language model wrote it; False: it is the caller's template text
+    label: str
+    modality: str
+    problem: str  # why the model's text was not used ("" when it was)
+    model_text: str  # the model's raw completion, kept for inspection even when rejected
+    stats: "GenerationStats | None"  # tokens, seconds, tokens/s of the last generation (None if none ran)
+    attempts: int  # generations run (a rejected text is retried with another seed)
+    seconds: float  # wall time of the whole call: model load if it was not loaded, every attempt, checks
+
+
+class ReasonStream:
+    """Iterate for the reason so far (each item replaces the previous one); ``result`` once done."""
+
+    def __init__(self, updates: Iterator[str], holder: list[ReasonResult]):
+        self._updates = updates
+        self._holder = holder
+
+    def __iter__(self) -> Iterator[str]:
+        return self._updates
+
+    @property
+    def result(self) -> ReasonResult:
+        if not self._holder:
+            raise RuntimeError("the reason is not finished: iterate the stream (or call finish()) first")
+        return self._holder[0]
+
+    def finish(self) -> ReasonResult:
+        """Run the stream to its end without showing it; return the result."""
+        for _ in self._updates:
+            pass
+        return self.result
+
+    def close(self) -> None:
+        """Stop early (e.g. the user left): ends the generation and frees the model for other calls.
+        Dropping the last reference to an unfinished stream does the same."""
+        self._updates.close()
+
+    def __enter__(self) -> "ReasonStream":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+@overload
+def write_reason(label: str, cues: Sequence[str], *, modality: Modality, fallback: str,
+                 stream: Literal[True] = ..., lm: TextStreamer | None = ..., attempts: int = ...,
+                 **sampling) -> ReasonStream: ...
+@overload
+def write_reason(label: str, cues: Sequence[str], *, modality: Modality, fallback: str,
+                 stream: Literal[False], lm: TextStreamer | None = ..., attempts: int = ...,
+                 **sampling) -> ReasonResult: ...
+
+
+def write_reason(
+    label: str,
+    cues: Sequence[str],
+    *,
+    modality: Modality,
+    fallback: str,
+    stream: bool = True,
+    lm: TextStreamer | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    **sampling,
+) -> ReasonStream | ReasonResult:
+    """Explain ``label`` from ``cues`` (short phrases such as "one face, expression happy (0.93)").
+
+    ``fallback``: the template reason to use when the model's text is rejected or no model is available.
+    ``lm``: the language model; None means the process-wide ``get_small_lm()`` (loaded on first use).
+    ``attempts``: generations to try (each with the next seed) before falling back to ``fallback``.
+    ``sampling`` overrides ``DEFAULT_SAMPLING`` (max_tokens, temperature, seed, top_k, top_p, repeat_penalty).
+    ``stream=True`` returns a ``ReasonStream``; ``stream=False`` runs it and returns the ``ReasonResult``.
+    """
+    if modality not in FEWSHOT_TEMPLATES:
+        raise ValueError(f"modality must be one of {', '.join(FEWSHOT_TEMPLATES)}, got {modality!r}")
+    label = _one_line(label)
+    if not label:
+        raise ValueError("label must be a non-empty emotion name")
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, got {attempts}")
+    unknown = set(sampling) - set(DEFAULT_SAMPLING)
+    if unknown:
+        raise TypeError(f"unknown sampling options: {', '.join(sorted(unknown))}")
+    holder: list[ReasonResult] = []
+    updates = _updates(label, [c for c in (_one_line(c) for c in cues) if c], modality, fallback, lm,
+                       {**DEFAULT_SAMPLING, **sampling}, attempts, holder)
+    reason_stream = ReasonStream(updates, holder)
+    return reason_stream if stream else reason_stream.finish()
+
+
+def warm_up(modality: Modality = "image", lm: TextStreamer | None = None) -> None:
+    """Load the model and read the few-shot examples once, so the first reason starts streaming at once.
+
+    llama-cpp-python keeps the last prompt in its cache and reuses the longest shared beginning, so
+    later prompts of the same modality only read their own cues (tens of tokens instead of ~450).
+    Meant for the app's background preload."""
+    lm = lm if lm is not None else _default_lm()
+    for _ in lm.stream(build_prompt("unknown", ["none"], modality), max_tokens=1, temperature=0.0):
+        pass
+
+
+def _default_lm() -> TextStreamer:
+    from .small_lm import get_small_lm
+
+    return get_small_lm()
+
+
+def build_prompt(label: str, cues: Sequence[str], modality: Modality) -> str:
+    """The few-shot prompt: the examples of the modality, then the cues and label to explain.
+
+    The examples come first and never change, so llama-cpp-python's prompt cache covers them and only
+    the cue and label lines are read on each call (leaving out the example of the same emotion, to
+    stop the model copying it, changed the prompt early and cost seconds of prompt reading per call
+    on a busy 2-core machine; the copy guard and a retry handle copying instead)."""
+    cue_line = "; ".join(_one_line(c).rstrip(".;") for c in cues)
+    return _fewshot_template(modality).format(cues=cue_line, label=_one_line(label))
+
+
+@lru_cache(maxsize=None)
+def _fewshot_template(modality: str) -> str:
+    text = resources.files("emo_core.prompts").joinpath(FEWSHOT_TEMPLATES[modality]).read_text(encoding="utf-8")
+    return text.strip()  # the prompt must end right after "Reason:" so the model writes the reason
+
+
+def _one_line(text: str) -> str:
+    # A newline inside a cue or label would break the one-example-per-block pattern (and is a stop string).
+    return " ".join(str(text).split())
+
+
+def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm: TextStreamer | None,
+             sampling: dict, attempts: int, holder: list[ReasonResult]) -> Iterator[str]:
+    def give_up(problem: str, model_text: str = "", stats=None) -> Iterator[str]:
+        holder.append(ReasonResult(fallback, False, label, modality, problem, model_text, stats, attempts_used,
+                                   round(time.perf_counter() - started, 4)))
+        yield fallback
+
+    started = time.perf_counter()
+    attempts_used = 0
+    if not cues:
+        yield from give_up("no cues were measured, so the language model had nothing to explain from")
+        return
+    if lm is None:
+        lm = _default_lm()
+    prompt = build_prompt(label, cues, modality)
+    guard = _Guard(label, cues, modality)
+    problem, raw, stats = "", "", None
+    for attempt in range(attempts):
+        attempts_used = attempt + 1
+        options = dict(sampling)
+        if attempt:
+            # Another seed, and some temperature, for another try: greedy decoding or the same seed
+            # would write the same rejected text again.
+            options.update(seed=sampling["seed"] + attempt, temperature=max(sampling["temperature"], RETRY_TEMPERATURE))
+        try:
+            pieces = lm.stream(prompt, stop=list(STOP_STRINGS), **options)
+        except BackendError as exc:
+            yield from give_up(f"the language model is not available: {exc}")
+            return
+        raw, problem = yield from _one_attempt(pieces, guard)
+        stats = lm.stats
+        if not problem:
+            text, problem = _finish(raw, stats.finish_reason if stats else "stop")
+            problem = problem or guard.check(text)
+            if not problem:
+                holder.append(ReasonResult(text, True, label, modality, "", raw, stats, attempts_used,
+                                           round(time.perf_counter() - started, 4)))
+                yield text
+                return
+    yield from give_up(problem, raw, stats)
+
+
+def _one_attempt(pieces: Iterator[str], guard: "_Guard"):
+    """Yield the checked text so far; return (raw completion, problem or "")."""
+    raw, shown, problem = "", "", ""
+    try:
+        for piece in pieces:
+            raw += piece
+            complete = _whole_words(raw)
+            if complete == shown:
+                continue
+            problem = guard.check(complete)
+            if problem:
+                break
+            if len(_SENTENCE_END.findall(complete)) >= MAX_SENTENCES:
+                break  # enough said; the rest would be trimmed anyway
+            shown = complete
+            yield shown
+    except BackendError as exc:  # the model failed half-way (llama.cpp error)
+        problem = f"the language model failed while writing: {exc}"
+    finally:
+        if hasattr(pieces, "close"):
+            pieces.close()  # stops the model at once when we break out early
+    return raw, problem
+
+
+class _Guard:
+    """The checks a reason must pass, prepared once per call from the label, cues and examples."""
+
+    def __init__(self, label: str, cues: Sequence[str], modality: Modality):
+        self.allowed_emotions = _allowed_emotion_words(label, cues)
+        self.cue_words = frozenset(_stem(w) for w in _WORD.findall(" ".join([label, *cues]).lower()))
+        self.example_ngrams = _example_ngrams(modality)
+        cue_text = " ".join(cues).lower()
+        self.no_face_found = bool(_NO_FACE.search(cue_text))
+        self.face_found = not self.no_face_found and bool(re.search(r"\bfaces?\b", cue_text))
+
+    def check(self, text: str) -> str:
+        return (_foreign_emotion(text, self.allowed_emotions) or _repetition(text) or self._copied(text)
+                or self._face_contradiction(text))
+
+    def _face_contradiction(self, text: str) -> str:
+        # The cheapest cue to get wrong and the most visible one: a face where none was found, or
+        # "no face" where the detector found one.
+        lowered = text.lower()
+        says_no_face = bool(_NO_FACE.search(lowered))
+        mentions_face = bool(_FACE_WORDS.search(_NO_FACE.sub("", lowered)))
+        if self.no_face_found and mentions_face:
+            return "the language model described a face, but no face was found"
+        if self.face_found and says_no_face:
+            return "the language model said there is no face, but a face was found"
+        return ""
+
+    def _copied(self, text: str) -> str:
+        # The base model likes to lift a whole phrase from the closest example ("the voice announcing a
+        # new job"), which then describes something that was never measured.
+        words = _WORD.findall(text.lower())
+        lifted: dict[str, None] = {}  # content words in copied runs that no cue mentions, in order
+        for start in range(len(words) - COPY_NGRAM + 1):
+            gram = tuple(words[start : start + COPY_NGRAM])
+            if gram in self.example_ngrams:
+                lifted.update((w, None) for w in gram if w not in _FUNCTION_WORDS and _stem(w) not in self.cue_words)
+        if len(lifted) >= COPY_UNSUPPORTED_WORDS:
+            return f"the language model copied an example's wording ({', '.join(lifted)}) instead of the cues"
+        return ""
+
+
+@lru_cache(maxsize=None)
+def _example_ngrams(modality: str) -> frozenset[tuple[str, ...]]:
+    grams = set()
+    for line in _fewshot_template(modality).splitlines():
+        if line.startswith("Reason:"):
+            words = _WORD.findall(line[len("Reason:"):].lower())
+            grams.update(tuple(words[i : i + COPY_NGRAM]) for i in range(len(words) - COPY_NGRAM + 1))
+    return frozenset(grams)
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word  # "balloons" matches the cue "balloon"
+
+
+def _whole_words(text: str) -> str:
+    """``text`` up to its last complete word: the last word of a stream may still be growing."""
+    if text.endswith((" ", ".", "!", "?", ",", ";", ":")):
+        return text.strip()
+    cut = text.rfind(" ")
+    return text[:cut].strip() if cut > 0 else ""
+
+
+def _finish(raw: str, finish_reason: str) -> tuple[str, str]:
+    """Trim to whole sentences; return (text, problem). A line the model ended itself ("stop") counts
+    as a finished sentence even without a full stop; one cut off by the token limit does not."""
+    text = _one_line(raw)
+    if finish_reason == "stop" and text and not _SENTENCE_END.search(text[-2:]):
+        text += "."
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if ends:
+        text = text[: ends[min(len(ends), MAX_SENTENCES) - 1]]
+    elif text:
+        return text, "the language model ran out of tokens before finishing a sentence"
+    if len(_WORD.findall(text.lower())) < MIN_WORDS:
+        return text, "the language model wrote too little" if text else "the language model wrote nothing"
+    return text[0].upper() + text[1:], ""
+
+
+def _emotion_group(word: str) -> frozenset[str] | None:
+    word = _EXTRA_EMOTION_FORMS.get(word, word)
+    for group in SYNONYM_GROUPS:
+        if word in group:
+            return group
+    return None
+
+
+def _allowed_emotion_words(label: str, cues: Sequence[str]) -> frozenset[str]:
+    """The label's words and synonyms, plus every emotion the cues report (they may be quoted)."""
+    allowed: set[str] = set(_WORD.findall(label.lower()))
+    for word in _WORD.findall(" ".join([label, *cues]).lower()):
+        group = _emotion_group(word)
+        if group is not None:
+            allowed |= group
+    allowed |= {form for form, base in _EXTRA_EMOTION_FORMS.items() if base in allowed}
+    return frozenset(allowed)
+
+
+def _foreign_emotion(text: str, allowed: frozenset[str]) -> str:
+    for word in _WORD.findall(text.lower()):
+        if word not in allowed and word not in _AMBIGUOUS_WORDS and _emotion_group(word) is not None:
+            return f"the language model named another emotion ({word!r}) than the predicted one"
+    return ""
+
+
+def _repetition(text: str) -> str:
+    words = _WORD.findall(text.lower())
+    seen: set[tuple[str, ...]] = set()
+    for start in range(len(words) - REPEATED_NGRAM + 1):
+        gram = tuple(words[start : start + REPEATED_NGRAM])
+        if gram in seen:
+            return f"the language model repeated itself ({' '.join(gram)!r})"
+        seen.add(gram)
+    if re.search(r"(\S)\1{7,}", text):  # "!!!!!!!!", "........"
+        return "the language model repeated one character"
+    return ""

@@ -1,0 +1,279 @@
+"""``SmallLM``: the offline small language model (a GGUF file) on llama-cpp-python, streamed, with timings.
+
+llama.cpp is the runtime because it meets the reason-text budget on two CPU cores: the 270M Q4_K_M
+GGUF loads in well under 2 s and decodes at tens of tokens per second, where transformers first
+dequantises it to fp32 (tens of seconds to load, a few GB of memory; see ``shared/STACK.md``). The
+real deployment models keep the transformers path (``emo_core.backends``); this class is only for the
+embedded offline default.
+
+    lm = get_small_lm()                       # one shared instance per process and configuration
+    for piece in lm.stream("Cues: ...", max_tokens=60, stop=["\\n"]):
+        print(piece, end="", flush=True)
+    print(lm.stats)                           # tokens, seconds, tokens/s, load seconds
+
+Loading is lazy (first ``stream``/``complete``/``load``), happens once, and is guarded by a lock.
+A llama.cpp context is not safe for concurrent use, so generations on one instance are serialised:
+a ``stream`` holds the instance until it is exhausted or closed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ..errors import BackendError
+from .gguf_files import GEMMA3_270M_Q4KM, ensure_gguf
+
+DEFAULT_CONTEXT_TOKENS = 2048  # few-shot prompt (~600 tokens) + cues + reason, with room to spare
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """Figures of one generation. ``tokens_per_second`` counts decoding only (after the first token);
+    ``first_token_seconds`` is the prompt evaluation (less what was cached) plus the first token."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float  # from the call to the last token
+    first_token_seconds: float
+    tokens_per_second: float
+    load_seconds: float  # how long loading the model took (once per instance, not during this run)
+    finish_reason: str  # "stop" (stop string or end of text), "length" (max_tokens) or "closed" (caller stopped)
+
+    @property
+    def overall_tokens_per_second(self) -> float:
+        """Completion tokens over the whole call, prompt evaluation included."""
+        return self.completion_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+class SmallLM:
+    """A GGUF causal language model on llama.cpp, loaded on first use.
+
+    ``model_path``: a GGUF file; None means the bundled Gemma 3 270M, assembled into ``cache_dir``
+    (default: the user cache) on first use if the install step did not do it already.
+    ``n_threads`` (decoding) and ``n_threads_batch`` (reading the prompt): 0 means every core this
+    process may use. llama.cpp's threads wait for each other, so on cores busy with other work a second
+    thread can cost far more than it gains (on a shared 2-core machine under heavy load, 1 thread
+    decoded ~30 tokens/s where 2 managed 2-8); the app writes the reason after the analysis is done,
+    when the cores are free, and there 2 threads were ahead (~52-56 vs ~33 tokens/s). ``n_batch`` 64
+    decoded ~5% faster than 512 here (llama-cpp-python copies a logits row per token into an
+    ``n_batch``-row buffer over Gemma's 262k-word vocabulary).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        n_ctx: int = DEFAULT_CONTEXT_TOKENS,
+        n_threads: int = 0,
+        n_threads_batch: int = 0,
+        n_batch: int = 64,
+        assemble: bool = True,
+    ) -> None:
+        if n_ctx < 64:
+            raise ValueError(f"n_ctx must be at least 64 tokens, got {n_ctx}")
+        if n_threads < 0 or n_threads_batch < 0 or n_batch < 1:
+            raise ValueError(
+                f"thread counts must be >= 0 and n_batch >= 1, got {n_threads}, {n_threads_batch}, {n_batch}"
+            )
+        self.model_path = Path(model_path) if model_path is not None else None
+        self.cache_dir = cache_dir
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or available_cores()
+        self.n_threads_batch = n_threads_batch or available_cores()
+        self.n_batch = n_batch
+        self.assemble = assemble
+        self._llama = None
+        self._load_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
+        self._load_seconds = 0.0
+        self._stats: GenerationStats | None = None
+
+    def __repr__(self) -> str:
+        state = f"loaded in {self._load_seconds:.2f} s" if self.loaded else "not loaded"
+        return (f"SmallLM({self.model_path or GEMMA3_270M_Q4KM.filename}, n_ctx={self.n_ctx}, "
+                f"threads={self.n_threads}/{self.n_threads_batch}, {state})")
+
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
+
+    @property
+    def load_seconds(self) -> float:
+        return self._load_seconds
+
+    @property
+    def stats(self) -> GenerationStats | None:
+        """Figures of the last finished (or closed) generation; None before the first."""
+        return self._stats
+
+    def load(self) -> "SmallLM":
+        """Load the model once; later calls return at once. Raises ``BackendError`` with what to do."""
+        if self._llama is not None:
+            return self
+        with self._load_lock:
+            if self._llama is None:  # another thread may have loaded it while we waited
+                self._llama = self._open()
+        return self
+
+    def _open(self):
+        if self.model_path is not None:
+            if not self.model_path.is_file():
+                raise BackendError(f"the language model file {self.model_path} does not exist")
+            path = self.model_path
+        else:
+            path = ensure_gguf(self.cache_dir, assemble=self.assemble)
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise BackendError(
+                "the offline language model needs llama-cpp-python (pip install llama-cpp-python==0.3.36; "
+                "it builds llama.cpp from source, a few minutes)"
+            ) from exc
+        started = time.perf_counter()
+        try:
+            llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads_batch,
+                n_batch=self.n_batch,
+                verbose=False,  # llama.cpp logs every tensor otherwise
+            )
+        except (ValueError, RuntimeError) as exc:  # llama-cpp-python's "Failed to load model from file"
+            raise BackendError(f"llama.cpp could not load {path}: {exc}") from exc
+        self._load_seconds = time.perf_counter() - started
+        return llama
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as the model sees it (without the start-of-text token)."""
+        return len(self.load()._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 96,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: Sequence[str] = (),
+        top_k: int = 40,
+        top_p: float = 0.95,
+        repeat_penalty: float = 1.0,
+    ) -> Iterator[str]:
+        """Text pieces as they are generated; their concatenation is the completion. ``stop`` strings
+        end the generation and are not included. ``temperature`` 0 is greedy; otherwise ``seed`` fixes
+        the sampling. The model loads here (not at the first ``next``), so load errors surface at once."""
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be positive, got {max_tokens}")
+        if temperature < 0:
+            raise ValueError(f"temperature must not be negative, got {temperature}")
+        self.load()
+        prompt_tokens = len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=False))
+        if prompt_tokens + max_tokens > self.n_ctx:
+            raise BackendError(
+                f"the prompt ({prompt_tokens} tokens) plus max_tokens ({max_tokens}) exceeds the context "
+                f"of {self.n_ctx} tokens"
+            )
+        options = dict(max_tokens=max_tokens, temperature=temperature, seed=seed, stop=list(stop),
+                       top_k=top_k, top_p=top_p, repeat_penalty=repeat_penalty)
+        return self._generate(prompt, prompt_tokens, options)
+
+    def _generate(self, prompt: str, prompt_tokens: int, options: dict) -> Iterator[str]:
+        from llama_cpp import StoppingCriteriaList
+
+        sampled_at: dict[int, float] = {}  # context length when a token was sampled -> time
+
+        def note_token(input_ids, _logits) -> bool:
+            # llama-cpp-python calls this once per sampled token (an exact count, unlike the streamed
+            # pieces: a piece can hold several tokens, or none while a stop string may be forming), and
+            # once more after the loop with a context length it has already shown: keyed by length, that
+            # last call does not count twice.
+            sampled_at.setdefault(len(input_ids), time.perf_counter())
+            return False
+
+        with self._generate_lock:
+            started = time.perf_counter()
+            finish_reason = "closed"
+            chunks = self._llama.create_completion(
+                prompt, stream=True, stopping_criteria=StoppingCriteriaList([note_token]), **options
+            )
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    if choice["text"]:
+                        yield choice["text"]
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
+            finally:
+                chunks.close()  # a caller that stops early must not leave llama.cpp mid-generation
+                times = sorted(sampled_at.values())
+                ended = times[-1] if times else time.perf_counter()
+                first = times[0] - started if times else ended - started
+                decode_seconds = ended - times[0] if len(times) > 1 else 0.0
+                self._stats = GenerationStats(
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=len(sampled_at),
+                    seconds=round(ended - started, 4),
+                    first_token_seconds=round(first, 4),
+                    tokens_per_second=round((len(sampled_at) - 1) / decode_seconds, 1) if decode_seconds else 0.0,
+                    load_seconds=round(self._load_seconds, 4),
+                    finish_reason=finish_reason,
+                )
+
+    def complete(self, prompt: str, **options) -> str:
+        """The whole completion as one string; takes the same keyword options as ``stream``."""
+        return "".join(self.stream(prompt, **options))
+
+    def close(self) -> None:
+        """Free the model (the next call loads it again)."""
+        with self._load_lock, self._generate_lock:
+            if self._llama is not None:
+                self._llama.close()
+                self._llama = None
+
+
+_shared: dict[tuple, SmallLM] = {}
+
+
+def _close_shared() -> None:
+    # llama.cpp's own finaliser fails when it runs after its library is unloaded at interpreter exit
+    # ("'NoneType' object is not callable"); closing first keeps shutdown quiet.
+    for lm in list(_shared.values()):
+        lm.close()
+
+
+atexit.register(_close_shared)
+_shared_lock = threading.Lock()
+
+
+def get_small_lm(
+    model_path: str | Path | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    n_ctx: int = DEFAULT_CONTEXT_TOKENS,
+    n_threads: int = 0,
+    n_threads_batch: int = 0,
+) -> SmallLM:
+    """The process-wide ``SmallLM`` for this configuration (created, not loaded, on the first call)."""
+    key = (str(model_path) if model_path else None, str(cache_dir) if cache_dir else None, n_ctx, n_threads,
+           n_threads_batch)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = SmallLM(model_path, cache_dir=cache_dir, n_ctx=n_ctx, n_threads=n_threads,
+                                   n_threads_batch=n_threads_batch)
+        return _shared[key]

@@ -1,0 +1,372 @@
+"""The offline reason writer: GGUF assembly, ``SmallLM`` on llama.cpp, and ``write_reason``'s guards.
+
+    .venv/bin/python -m pytest -q tests/test_small_lm.py
+
+The real GGUF is assembled once per session into a temporary cache folder (about 2-8 s and 253 MB of
+temporary disk): the assembly itself is under test, so the user's cache is never reused. Locking and
+hash failures are tested on a fake chunk package of a few MB. The guard tests use stand-in models
+that misbehave on purpose; the rest runs the real 270M model (greedy or seeded, so the texts are
+the same on every run with the same llama.cpp build).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from emo_core.errors import BackendError
+from emo_core.labels import CLASS_SETS
+from emo_core.llm import gguf_files
+from emo_core.llm.gguf_files import GEMMA3_270M_Q4KM, GGUFSpec, assemble_gguf, ensure_gguf, find_gguf
+from emo_core.llm.reason_writer import (DEFAULT_ATTEMPTS, MAX_SENTENCES, RETRY_TEMPERATURE, build_prompt,
+                                        write_reason)
+from emo_core.llm.small_lm import SmallLM
+
+HAPPY_FACE_CUES = ["one face, expression happy (0.96)", "bright (brightness 0.70)", "colourful (colorfulness 65)",
+                   "objects: dog, frisbee"]
+ANGRY_VIDEO_CUES = ["facial action units: frowns, furrowed brows", "peak-frame expression: angry (0.83)",
+                    'transcript: "I told you three times already."', "tone of voice: high-pitched, loud, fast speech"]
+ALL_EMOTION_LABELS = {label for class_set in CLASS_SETS.values() for label in class_set.labels}
+COUNTING_PROMPT = "1, 2, 3, 4, 5, 6,"
+FALLBACK = "Template reason from the measured cues."
+
+
+# ---------------------------------------------------------------------------------------------
+# assembly
+
+@pytest.fixture(scope="session")
+def assembled(tmp_path_factory):
+    """The real GGUF, assembled from the installed packages into an empty temporary cache folder."""
+    report = assemble_gguf(tmp_path_factory.mktemp("llm-cache"))
+    yield report
+    report.path.unlink(missing_ok=True)  # 253 MB, and pytest keeps its last few temporary folders
+
+
+@pytest.fixture(scope="session")
+def lm(assembled) -> SmallLM:
+    model = SmallLM(assembled.path, n_ctx=1024)
+    yield model.load()
+    model.close()
+
+
+def test_assembly_writes_the_pinned_file_once(assembled):
+    assert assembled.assembled and assembled.path.name == GEMMA3_270M_Q4KM.filename
+    assert assembled.path.stat().st_size == GEMMA3_270M_Q4KM.size
+    assert not list(assembled.path.parent.glob("*.partial"))
+    started = time.perf_counter()
+    again = assemble_gguf(assembled.path.parent)
+    assert not again.assembled and again.path == assembled.path
+    assert time.perf_counter() - started < 1.0  # size check only, no re-hash of 253 MB
+    assert ensure_gguf(assembled.path.parent, assemble=False) == assembled.path
+
+
+@pytest.fixture()
+def fake_spec(tmp_path, monkeypatch) -> tuple[GGUFSpec, bytes]:
+    """A chunk package like the real one, with three chunks of 1 MB (random bytes), on sys.path."""
+    package = tmp_path / "pkgs" / "fake_gguf_chunks"
+    (package / "data").mkdir(parents=True)
+    chunks = [bytes([index]) * 1_000_000 + hashlib.sha256(bytes([index])).digest() for index in range(3)]
+    for index, chunk in enumerate(chunks):
+        (package / "data" / f"part{index}").write_bytes(chunk)
+    (package / "__init__.py").write_text(textwrap.dedent("""
+        from pathlib import Path
+        def chunk_paths():
+            return [Path(__file__).parent / "data" / f"part{i}" for i in range(3)]
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    whole = b"".join(chunks)
+    spec = GGUFSpec("fake.gguf", len(whole), hashlib.sha256(whole).hexdigest(), "fake_gguf_chunks",
+                    "fake-gguf-chunks==0", "test")
+    return spec, whole
+
+
+def test_concurrent_assembly_joins_once_and_leaves_no_partial_file(fake_spec, tmp_path):
+    spec, whole = fake_spec
+    cache = tmp_path / "cache"
+    reports, errors = [], []
+
+    def assemble():
+        try:
+            reports.append(assemble_gguf(cache, spec))
+        except Exception as exc:  # surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=assemble) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(report.assembled for report in reports) == 1  # the others found the finished file
+    assert (cache / "fake.gguf").read_bytes() == whole
+    assert sorted(p.name for p in cache.iterdir()) == ["fake.gguf", "fake.gguf.lock"]
+
+
+def test_a_chunk_that_does_not_match_the_hash_leaves_no_file(fake_spec, tmp_path):
+    spec, _ = fake_spec
+    wrong = GGUFSpec(spec.filename, spec.size, "0" * 64, spec.package, spec.pip_name, spec.licence)
+    cache = tmp_path / "cache"
+    with pytest.raises(BackendError, match="does not match its pinned size/SHA-256"):
+        assemble_gguf(cache, wrong)
+    assert find_gguf(cache, wrong) is None
+    assert [p.name for p in cache.iterdir()] == ["fake.gguf.lock"]  # the partial file was removed
+
+
+def test_a_truncated_cache_file_is_not_used_and_gets_replaced(fake_spec, tmp_path):
+    spec, whole = fake_spec
+    (tmp_path / "fake.gguf").write_bytes(whole[:1000])  # e.g. a copy that was interrupted
+    assert find_gguf(tmp_path, spec) is None
+    with pytest.raises(BackendError, match="is missing"):
+        ensure_gguf(tmp_path, spec, assemble=False)
+    assert ensure_gguf(tmp_path, spec).read_bytes() == whole
+
+
+def test_a_missing_package_says_what_to_install(tmp_path):
+    spec = GGUFSpec("x.gguf", 1, "0" * 64, "no_such_chunk_package_here", "no-such-chunk-package==1", "test")
+    with pytest.raises(BackendError, match="pip install no-such-chunk-package==1"):
+        assemble_gguf(tmp_path, spec)
+
+
+def test_cli_prints_the_path_and_assembles(fake_spec, tmp_path, monkeypatch, capsys):
+    spec, whole = fake_spec
+    monkeypatch.setattr(gguf_files, "GEMMA3_270M_Q4KM", spec)
+    assert gguf_files.main(["--cache-dir", str(tmp_path), "--print-path"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "fake.gguf")
+    assert not (tmp_path / "fake.gguf").exists()
+    assert gguf_files.main(["--cache-dir", str(tmp_path)]) == 0
+    assert "assembled" in capsys.readouterr().out
+    assert (tmp_path / "fake.gguf").read_bytes() == whole
+
+
+# ---------------------------------------------------------------------------------------------
+# SmallLM
+
+def test_missing_gguf_is_a_clear_backend_error(tmp_path):
+    with pytest.raises(BackendError, match="does not exist"):
+        SmallLM(tmp_path / "absent.gguf").complete("Hello", max_tokens=4)
+    with pytest.raises(BackendError, match=r"is missing; create it with `python -m emo_core.llm.gguf_files`"):
+        SmallLM(cache_dir=tmp_path, assemble=False).load()
+
+
+def test_missing_llama_cpp_is_a_clear_backend_error(assembled, monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` raise ImportError
+    with pytest.raises(BackendError, match="pip install llama-cpp-python"):
+        SmallLM(assembled.path).load()
+
+
+def test_loads_once_within_the_budget(lm):
+    assert lm.loaded
+    first = lm.load_seconds
+    assert 0 < first < 5.0  # the target is <= 2 s; the margin is for a busy shared machine
+    assert lm.load() is lm and lm.load_seconds == first
+
+
+def test_greedy_and_seeded_completions_are_deterministic(lm):
+    prompt = build_prompt("amusement", HAPPY_FACE_CUES, "image")
+    greedy = [lm.complete(prompt, max_tokens=24, temperature=0.0, seed=7) for _ in range(2)]
+    assert greedy[0].strip() and greedy[0] == greedy[1]
+    seeded = [lm.complete(prompt, max_tokens=24, temperature=0.9, seed=11) for _ in range(2)]
+    assert seeded[0] == seeded[1]
+    assert lm.stats.completion_tokens > 0 and lm.stats.prompt_tokens > 100
+
+
+def test_stream_pieces_concatenate_to_the_completion(lm):
+    pieces = list(lm.stream(COUNTING_PROMPT, max_tokens=20, temperature=0.0))
+    stats = lm.stats
+    assert len(pieces) >= 5
+    assert "".join(pieces) == lm.complete(COUNTING_PROMPT, max_tokens=20, temperature=0.0)
+    assert stats.completion_tokens == 20 and stats.finish_reason == "length"
+    assert stats.tokens_per_second > 0 and stats.seconds >= stats.first_token_seconds > 0
+
+
+def test_stop_string_ends_the_generation_and_is_not_returned(lm):
+    free = lm.complete(COUNTING_PROMPT, max_tokens=20, temperature=0.0)
+    assert " 9" in free  # the model does count on, so the stop below has something to cut
+    stopped = lm.complete(COUNTING_PROMPT, max_tokens=20, temperature=0.0, stop=[" 9"])
+    assert " 9" not in stopped and free.startswith(stopped) and len(stopped) < len(free)
+    assert lm.stats.finish_reason == "stop" and lm.stats.completion_tokens < 20
+
+
+def test_a_stream_closed_early_frees_the_model_for_the_next_call(lm):
+    stream = lm.stream(COUNTING_PROMPT, max_tokens=40, temperature=0.0)
+    next(stream), next(stream)
+    stream.close()
+    assert lm.stats.finish_reason == "closed" and lm.stats.completion_tokens < 40
+    assert _answers_within(lm, 30), "the model stayed locked after the stream was closed"
+
+
+def _answers_within(model: SmallLM, seconds: float) -> bool:
+    # From another thread, so a lock that was never released fails the test instead of hanging it.
+    done = threading.Event()
+    threading.Thread(target=lambda: (model.complete("Hi", max_tokens=2), done.set()), daemon=True).start()
+    return done.wait(seconds)
+
+
+def test_concurrent_calls_are_serialised_and_give_the_sequential_answer(lm):
+    prompt = build_prompt("angry", ANGRY_VIDEO_CUES, "video")
+    expected = lm.complete(prompt, max_tokens=16, temperature=0.0)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(lm.complete(prompt, max_tokens=16, temperature=0.0)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [expected, expected]
+
+
+# ---------------------------------------------------------------------------------------------
+# write_reason
+
+def _other_labels_named(text: str, *allowed: str) -> set[str]:
+    words = set(text.lower().replace(".", " ").replace(",", " ").split())
+    return {label for label in ALL_EMOTION_LABELS - set(allowed) if label in words}
+
+
+def test_reason_for_a_happy_face_is_streamed_whole_sentences_on_the_label(lm):
+    stream = write_reason("amusement", HAPPY_FACE_CUES, modality="image", fallback=FALLBACK, lm=lm)
+    updates = list(stream)
+    result = stream.result
+    assert result.by_model, result.problem
+    assert len(updates) >= 3 and updates[-1] == result.text  # shown live, the last item is final
+    assert result.text.endswith((".", "!", "?")) and len(result.text.split()) >= 5
+    assert result.text.count(". ") < MAX_SENTENCES
+    assert "\n" not in result.model_text and "Cues:" not in result.model_text
+    assert not _other_labels_named(result.text, "amusement", "happy")  # happy is a cue: may be quoted
+    assert result.stats.completion_tokens > 5
+
+
+def test_closing_a_reason_stream_early_stops_the_model(lm):
+    stream = write_reason("amusement", HAPPY_FACE_CUES, modality="image", fallback=FALLBACK, lm=lm)
+    first = next(iter(stream))
+    assert first and first != FALLBACK
+    stream.close()
+    assert lm.stats.finish_reason == "closed"
+    with pytest.raises(RuntimeError, match="not finished"):
+        stream.result
+    assert _answers_within(lm, 30), "the model stayed locked after the reason stream was closed"
+
+
+def test_reason_for_a_video_clip(lm):
+    result = write_reason("angry", ANGRY_VIDEO_CUES, modality="video", fallback=FALLBACK, lm=lm, stream=False)
+    assert result.by_model, result.problem
+    assert not _other_labels_named(result.text, "angry", "anger")
+    assert result.text != FALLBACK and result.text.endswith((".", "!", "?"))
+
+
+class ScriptedLM:
+    """Stands in for ``SmallLM``: streams fixed texts (one per call, the last one repeated) word by word."""
+
+    def __init__(self, *texts: str, finish_reason: str = "stop"):
+        self.texts, self.calls, self.closed = list(texts), [], 0
+        self.stats = type("Stats", (), {"finish_reason": finish_reason})()
+
+    def stream(self, prompt: str, **options):
+        self.calls.append(options)
+        return self._pieces(self.texts[min(len(self.calls), len(self.texts)) - 1])
+
+    def _pieces(self, text: str):
+        try:
+            for index, word in enumerate(text.split(" ")):
+                yield (" " if index else "") + word
+        finally:
+            self.closed += 1
+
+
+def _run(*texts: str, label: str = "sadness", cues=("no face found", "dark (brightness 0.12)")):
+    model = ScriptedLM(*texts)
+    stream = write_reason(label, list(cues), modality="image", fallback=FALLBACK, lm=model)
+    return list(stream), stream.result, model
+
+
+def test_a_repetition_loop_falls_back_to_the_template_and_stops_the_model():
+    updates, result, model = _run("The dark scene feels heavy and the dark scene feels heavy and the dark scene "
+                                  "feels heavy and the dark scene feels heavy")
+    assert not result.by_model and result.text == FALLBACK and updates[-1] == FALLBACK
+    assert "repeated" in result.problem
+    assert result.attempts == DEFAULT_ATTEMPTS and model.closed == DEFAULT_ATTEMPTS  # each try was stopped
+
+
+def test_a_rejected_text_is_retried_with_another_seed_and_some_temperature():
+    updates, result, model = _run("The dark scene feels heavy and the dark scene feels heavy again.",
+                                  "The dark and empty room leaves a quiet feeling of sadness.")
+    assert result.by_model and result.attempts == 2
+    assert result.text == "The dark and empty room leaves a quiet feeling of sadness."
+    first, second = model.calls
+    assert second["seed"] == first["seed"] + 1 and second["temperature"] >= RETRY_TEMPERATURE
+    assert updates[-1] == result.text
+
+
+def test_another_emotion_falls_back_and_is_never_shown():
+    updates, result, _ = _run("The dark room looks calm and joyful, with soft light everywhere.")
+    assert not result.by_model and "'joyful'" in result.problem
+    assert not any("joyful" in update for update in updates)
+    assert updates[-1] == FALLBACK
+
+
+def test_an_emotion_the_cues_report_may_be_quoted():
+    _, result, model = _run("The angry face and the dark room together make the scene feel like sadness.",
+                            cues=["one face, expression angry (0.51)", "dark (brightness 0.12)"])
+    assert result.by_model and result.text == model.texts[0]
+
+
+@pytest.mark.parametrize("cues, text, problem", [
+    (["no face found", "dark (brightness 0.2)"], "The broad smile in a dark room shows sadness.", "no face was found"),
+    (["one face, expression sad (0.7)", "dark (brightness 0.2)"], "With no face to read, the dark room is sad.",
+     "a face was found"),
+])
+def test_a_reason_that_contradicts_the_face_cue_falls_back(cues, text, problem):
+    _, result, _ = _run(text, cues=cues)
+    assert not result.by_model and problem in result.problem
+
+
+def test_a_phrase_copied_from_an_example_falls_back():
+    # From the "fear" example; nothing in these cues mentions hands or a spider web.
+    _, result, _ = _run("The frightened face with hands raised to it, in a dark setting beside a spider web.",
+                        label="fear", cues=["one face, expression fear (0.6)", "dark (brightness 0.2)"])
+    assert not result.by_model and "copied an example" in result.problem
+
+
+@pytest.mark.parametrize("text, finish_reason, problem", [
+    ("", "stop", "wrote nothing"),
+    ("Dark.", "stop", "too little"),
+    ("The dark and muted scene keeps going without ever reaching the end of its", "length", "ran out of tokens"),
+])
+def test_empty_or_unfinished_text_falls_back(text, finish_reason, problem):
+    model = ScriptedLM(text, finish_reason=finish_reason)
+    result = write_reason("sadness", ["dark (brightness 0.12)"], modality="image", fallback=FALLBACK, lm=model,
+                          stream=False)
+    assert not result.by_model and problem in result.problem and result.text == FALLBACK
+
+
+def test_long_text_is_trimmed_to_whole_sentences():
+    text = "One dark room. Two grey walls. Three empty chairs. Four more words here. And a half"
+    _, result, _ = _run(text)
+    assert result.by_model and result.text == "One dark room. Two grey walls. Three empty chairs."
+
+
+def test_no_model_available_falls_back_with_the_reason():
+    class Unavailable:
+        stats = None
+
+        def stream(self, prompt, **options):
+            raise BackendError("llama-cpp-python is not installed")
+
+    result = write_reason("sadness", ["dark"], modality="image", fallback=FALLBACK, lm=Unavailable(), stream=False)
+    assert not result.by_model and "not installed" in result.problem
+
+
+def test_prompt_ends_with_the_cues_and_label_after_fixed_examples():
+    prompt = build_prompt("awe", ["bright\n(brightness 0.8).", "objects: mountain"], "image")
+    assert prompt.endswith("\n\nCues: bright (brightness 0.8); objects: mountain\nEmotion: awe\nReason:")
+    other = build_prompt("fear", ["dark"], "image")
+    shared = prompt[: prompt.rindex("Cues:")]
+    assert other.startswith(shared) and shared.count("Reason:") >= 4  # the examples: a prefix the cache can reuse
+    with pytest.raises(ValueError, match="modality"):
+        write_reason("awe", ["bright"], modality="audio", fallback=FALLBACK)
