@@ -47,6 +47,9 @@ CLASS_SETS: dict[str, ClassSet] = {
     )
 }
 
+# The output order of FER2013 classifiers (the same labels as the FER-7 class set).
+FER_LABELS = CLASS_SETS["fer7"].labels
+
 IMAGE_CLASS_SETS = ("mikels8", "emotion6", "emotionroi", "unbiasedemo", "webemo7", "fer7")
 VIDEO_CLASS_SETS = ("mer2023", "merr9", "dfew7")
 

@@ -113,7 +113,9 @@ def test_browser_video_tab(page, clips, artifacts):
     page.locator("#video-answer h2").wait_for()
     page.locator("#transcript textarea").wait_for()
     page.wait_for_function("document.querySelector('#transcript textarea').value.toLowerCase().includes('championship')")
-    page.locator("#video-answer", has_text="Reason:").wait_for()
+    page.get_by_role("button", name="MERR record").click()
+    page.locator("#merr-file", has_text="jaw_speech_merr").wait_for()  # the last update of the stream
+    assert "Reason:" in page.locator("#video-answer").inner_text()
     page.screenshot(path=str(artifacts / "video_tab.png"), full_page=True)
 
 

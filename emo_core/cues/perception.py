@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..timing import Laps
 from . import lowlevel
 from .expression import ExpressionClassifier
 from .faces import Face, FaceAnalyzer, aligned_crop
@@ -103,13 +103,7 @@ class Perceiver:
         import cv2
 
         timings: dict[str, float] = {}
-        clock = time.perf_counter()
-
-        def lap(name: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[name] = round(now - clock, 4)
-            clock = now
+        lap = Laps(timings)
 
         small = lowlevel.downscaled(rgb)
         bright, colour = lowlevel.brightness(small), lowlevel.colorfulness(small)

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from ..labels import FER_LABELS  # the model's output order, re-exported
+
 _BN_EPS = 1e-3  # Keras' BatchNormalization default
 
 

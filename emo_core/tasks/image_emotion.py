@@ -12,7 +12,6 @@ import csv
 import io
 import math
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -27,6 +26,7 @@ from ..image_io import ImageSource, load_image
 from ..labels import get_class_set
 from ..parsing import format_prediction, parse_prediction
 from ..settings import Settings
+from ..timing import Laps
 from .offline_reason import compose_reason
 
 FACE_BASIS = "face expressions (FER2013 model) mapped by a fixed table"
@@ -90,13 +90,7 @@ def analyze_image(
     labels = list(chosen.labels)
     backend = backend if isinstance(backend, Backend) else get_backend(backend, settings)
     timings: dict[str, float] = {}
-    started = clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 4)
-        clock = now
+    lap = Laps(timings)
 
     loaded = load_image(
         image,
@@ -119,7 +113,7 @@ def analyze_image(
         reason, reason_text = _reason(backend, path, labels, label, dist, perception)
         raw_text = "\n\n".join(t for t in (raw_text, reason_text) if t)
         lap("reason")
-    timings["total"] = round(time.perf_counter() - started, 4)
+    timings["total"] = lap.total()
 
     confidence = dist.get(label, 0.0) if label else 0.0
     answer = format_prediction(label or "unparsed", reason)

@@ -10,11 +10,11 @@ mini-Xception on eye-aligned crops, batched over the whole track.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..timing import Laps
 from ..cues.faces import Face, aligned_crop
 from ..cues.perception import Perceiver
 from . import action_units as au
@@ -50,13 +50,7 @@ class VisualAnalysis:
 def analyze_visual(path, perceiver: Perceiver, *, sample_fps: float = 5.0, max_seconds: float = 60.0,
                    max_side: int = 960) -> VisualAnalysis:
     timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 4)
-        clock = now
+    lap = Laps(timings)
 
     info = probe(path, max_seconds=max_seconds, max_side=max_side)
     sampled = sample_frames(info, sample_fps, max_side)
