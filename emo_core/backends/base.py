@@ -2,7 +2,7 @@
 
 Messages are OpenAI-chat shaped; their media parts are local paths:
 
-    [{"role": "user", "content": [{"type": "image", "path": "/tmp/x.jpg"},
+    [{"role": "user", "content": [{"type": "image", "path": "frames/photo.jpg"},
                                   {"type": "text", "text": "Please select the emotion ..."}]}]
 
 - ``generate`` returns the model's text answer (``generate_stream`` yields it in pieces);

@@ -224,7 +224,8 @@ def _stream_offline_reason(result: VideoEmotionResult, visual, audio,
     outcome = stream.result
     result.reason = outcome.text
     result.reason_by_model = outcome.by_model
-    result.reason_note = ("written by the small language model (Gemma 3 270M, llama.cpp) from the cues"
+    result.reason_note = ("written by a small base language model (Gemma 3 270M, llama.cpp) from the cues above; "
+                           "it may add details the cues do not support"
                           if outcome.by_model else f"template reason: the language model's text was not used "
                                                    f"({outcome.problem})")
 
