@@ -3,8 +3,9 @@
 ffmpeg applies rotation metadata itself, so portrait phone clips come out upright. Frames larger than
 ``max_side`` are scaled down by ffmpeg while decoding. ``sample_frames`` walks the whole clip once
 at its native rate and keeps every k-th frame (with its index in the original frame sequence);
-``frames_between`` decodes a short window at the full rate, for refining the peak frame. For a
-variable-frame-rate file, indices are counted at the average rate ffmpeg reports (said in the notes).
+``frames_between`` decodes a short window at the full rate, for refining the peak frame. moviepy
+reads a variable-frame-rate file as constant-rate at the rate ffmpeg reports, so its frame indices
+are counted at that rate (``peak_time`` is exact either way).
 """
 
 from __future__ import annotations
@@ -64,8 +65,6 @@ def probe(path: str | Path, *, max_seconds: float, max_side: int = 960) -> Video
         size = tuple(int(v) for v in clip.size)
         info = VideoInfo(path, fps, duration, analysed, size, int(round(analysed * fps)), clip.audio is not None,
                          notes)
-        if _is_variable_rate(clip):
-            info.notes.append("variable frame rate: frame indices are counted at the average rate")
         return info
     finally:
         clip.close()
@@ -127,12 +126,6 @@ def _open(path: Path, max_side: int):
         clip.close()
         raise InputTooLargeError(f"{path.name} has {width}x{height} frames, too large to decode")
     return clip
-
-
-def _is_variable_rate(clip) -> bool:
-    infos = getattr(clip.reader, "infos", {}) or {}
-    tbr, avg = infos.get("video_fps"), infos.get("video_avg_fps") or infos.get("video_fps")
-    return bool(tbr and avg and abs(float(tbr) - float(avg)) > 0.5)
 
 
 def _first_line(exc: Exception) -> str:
