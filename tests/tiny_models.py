@@ -169,9 +169,10 @@ def build_blip2(directory: Path, width: int = 32) -> Path:
     return _save(_random_init(Blip2ForConditionalGeneration, config), processor, directory)
 
 
-def build_instructblip(directory: Path, width: int = 32) -> Path:
-    from transformers import (BlipImageProcessorPil, InstructBlipConfig, InstructBlipForConditionalGeneration,
-                              InstructBlipProcessor, InstructBlipQFormerConfig, InstructBlipVisionConfig)
+def _instructblip_parts(width: int):
+    """(tokenizer, processor, vision config, Q-Former config) shared by both InstructBLIP builds."""
+    from transformers import (BlipImageProcessorPil, InstructBlipProcessor, InstructBlipQFormerConfig,
+                              InstructBlipVisionConfig)
 
     tokenizer = train_tokenizer()
     qformer_tokenizer = train_tokenizer()
@@ -180,6 +181,13 @@ def build_instructblip(directory: Path, width: int = 32) -> Path:
     )
     vision, qformer = _blip_vision_and_qformer(InstructBlipVisionConfig, InstructBlipQFormerConfig,
                                                len(qformer_tokenizer), width)
+    return tokenizer, processor, vision, qformer
+
+
+def build_instructblip(directory: Path, width: int = 32) -> Path:
+    from transformers import InstructBlipConfig, InstructBlipForConditionalGeneration
+
+    tokenizer, processor, vision, qformer = _instructblip_parts(width)
     config = InstructBlipConfig(
         vision_config=vision, qformer_config=qformer, text_config=_llama_text_config(tokenizer, width),
         num_query_tokens=4, image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
@@ -213,16 +221,9 @@ def build_idefics3(directory: Path, width: int = 32) -> Path:
 
 def build_instructblip_t5(directory: Path, width: int = 32) -> Path:
     """InstructBLIP on an encoder-decoder language model (as the Flan-T5 checkpoints are)."""
-    from transformers import (BlipImageProcessorPil, InstructBlipConfig, InstructBlipForConditionalGeneration,
-                              InstructBlipProcessor, InstructBlipQFormerConfig, InstructBlipVisionConfig, T5Config)
+    from transformers import InstructBlipConfig, InstructBlipForConditionalGeneration, T5Config
 
-    tokenizer = train_tokenizer()
-    qformer_tokenizer = train_tokenizer()
-    processor = InstructBlipProcessor(
-        BlipImageProcessorPil(size={"height": 32, "width": 32}), tokenizer, qformer_tokenizer, num_query_tokens=4,
-    )
-    vision, qformer = _blip_vision_and_qformer(InstructBlipVisionConfig, InstructBlipQFormerConfig,
-                                               len(qformer_tokenizer), width)
+    tokenizer, processor, vision, qformer = _instructblip_parts(width)
     text = T5Config(
         vocab_size=len(tokenizer), d_model=width, d_kv=width // 4, d_ff=2 * width, num_layers=2, num_decoder_layers=2,
         num_heads=4, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,

@@ -15,12 +15,12 @@ A file without an audio track, a silent track, or sound without speech is said s
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..timing import Laps
 from .decode import AudioTrack, load_audio, probe_media
 from .prosody import MIN_SPEECH_FOR_RATE_S, Prosody, frame_levels_db, measure_prosody, speech_mask, yin_pitch
 from .tone import arousal_cue, describe_tone
@@ -102,13 +102,7 @@ def analyze_audio(
     ``transcriber`` default to the process-wide models.
     """
     timings: dict[str, float] = {}
-    started = clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = now - clock
-        clock = now
+    lap = Laps(timings)
 
     if isinstance(source, AudioTrack):
         track = _cut(source, max_seconds)
@@ -117,7 +111,7 @@ def analyze_audio(
         track = load_audio(source, max_seconds=max_seconds, max_bytes=max_bytes, info=info)
         if track is None:
             lap("decode")
-            timings["total"] = time.perf_counter() - started
+            timings["total"] = lap.total()
             return AudioAnalysis(
                 has_audio=False, duration=0.0, source_duration=info.duration, speech_segments=[], transcript="",
                 words=[], transcript_segments=[], prosody=None, tone=NO_AUDIO_TRACK, arousal=None,
@@ -130,7 +124,7 @@ def analyze_audio(
             "pitch_times": [], "pitch_hz": []}
 
     def without_speech(tone: str, note: str) -> AudioAnalysis:
-        timings["total"] = time.perf_counter() - started
+        timings["total"] = lap.total()
         return AudioAnalysis(
             has_audio=True, duration=track.duration, source_duration=track.source_duration, speech_segments=[],
             transcript="", words=[], transcript_segments=[], prosody=None, tone=tone, arousal=None,
@@ -180,7 +174,7 @@ def analyze_audio(
         notes.append("no voiced frame found: pitch not measured")
     tone, arousal = describe_tone(prosody), arousal_cue(prosody)
     lap("tone")
-    timings["total"] = time.perf_counter() - started
+    timings["total"] = lap.total()
     return AudioAnalysis(
         has_audio=True, duration=track.duration, source_duration=track.source_duration, speech_segments=segments,
         transcript=transcript_text, words=words, transcript_segments=transcript_segments, prosody=prosody,
@@ -196,19 +190,16 @@ def warm_up(transcribe: bool = True) -> dict[str, float]:
     """
     timings: dict[str, float] = {}
     noise = (np.random.default_rng(0).standard_normal(16000) * 0.01).astype(np.float32)
-    clock = time.perf_counter()
+    lap = Laps(timings)
     detector = get_speech_detector().load()
-    timings["vad_load"] = time.perf_counter() - clock
-    clock = time.perf_counter()
+    lap("vad_load")
     detector.detect(noise)
-    timings["vad_first_run"] = time.perf_counter() - clock
+    lap("vad_first_run")
     if transcribe:
-        clock = time.perf_counter()
         transcriber = get_transcriber().load()
-        timings["asr_load"] = time.perf_counter() - clock
-        clock = time.perf_counter()
+        lap("asr_load")
         transcriber.transcribe(noise)
-        timings["asr_first_run"] = time.perf_counter() - clock
+        lap("asr_first_run")
     return timings
 
 
