@@ -2,7 +2,13 @@
 
     .venv/bin/python -m benchmarks.bench_small_lm                        # assembly, cold load, 5 reasons, RSS
     .venv/bin/python -m benchmarks.bench_small_lm --threads 1            # one thread count only (default: 1 and 2)
+    .venv/bin/python -m benchmarks.bench_small_lm --quality              # + the Q4_0-embedding file vs the shipped one
     .venv/bin/python -m benchmarks.bench_small_lm --compare-transformers  # + one transformers GGUF run (<= 2 min)
+
+Each configuration runs on the shipped file (token embedding Q8_0) and on the derived one (Q4_0, the
+default; see ``emo_core/llm/gguf_variant.py``), in this process and in a ``WorkerLM`` process. This
+process holds no other model, so "inline" and "worker" should match here; the app's case (the face and
+audio models in the same process) is ``benchmarks/bench_video.py --llm-process inline|worker``.
 
 Target (the issue): reason generation >= 60 tokens/s with the model loaded in <= 2 s.
 - assembly: joining the chunks into an empty temporary cache folder (what the install step does once);
@@ -85,17 +91,24 @@ def cold_load(model_path: Path, threads: int, repeats: int = 3) -> list[dict]:
     return runs
 
 
-def generation(model_path: Path, threads: int, show_text: bool) -> None:
+def generation(model_path: Path, threads: int, show_text: bool, where: str = "inline") -> None:
     import psutil
 
+    from emo_core.llm.lm_worker import WorkerLM
     from emo_core.llm.reason_writer import build_prompt, warm_up, write_reason
     from emo_core.llm.small_lm import SmallLM
 
     process = psutil.Process()
     rss_before = process.memory_info().rss
-    lm = SmallLM(model_path, n_threads=threads, n_threads_batch=threads).load()
+    model_class = WorkerLM if where == "worker" else SmallLM
+    lm = model_class(model_path, n_threads=threads, n_threads_batch=threads).load()
+    if where == "worker":
+        process = psutil.Process(lm.pid)
+        rss_before = 0
     rss_loaded = process.memory_info().rss
-    print(f"\n== n_threads={lm.n_threads} (decode and prompt), model loaded in {lm.load_seconds:.2f} s")
+    print(f"\n== {model_path.name}, {where}, n_threads={threads or 'all cores'} (decode and prompt), "
+          f"model loaded in {lm.load_seconds:.2f} s"
+          + (f" (process ready in {lm.start_seconds:.2f} s)" if where == "worker" else ""))
     started = time.perf_counter()
     warm_up("image", lm)
     print(f"warm_up('image') (reads the ~450-token few-shot examples once): {time.perf_counter() - started:.2f} s")
@@ -128,9 +141,43 @@ def generation(model_path: Path, threads: int, show_text: bool) -> None:
               f"first token {s.first_token_seconds:.2f} s, overall {s.overall_tokens_per_second:.1f} tok/s")
     print(f"  median decode {statistics.median(decode):.1f} tok/s, median overall {statistics.median(overall):.1f} tok/s")
     rss_after = process.memory_info().rss
-    print(f"RSS added in this process: {(rss_loaded - rss_before) / 2**20:.0f} MiB after load, "
+    print(f"RSS added {'by the model process' if where == 'worker' else 'in this process'}: "
+          f"{(rss_loaded - rss_before) / 2**20:.0f} MiB after load, "
           f"{(rss_after - rss_before) / 2**20:.0f} MiB after the generations")
     lm.close()
+
+
+def quality(shipped: Path, variant: Path) -> None:
+    """How far the variant's next-token distributions are from the shipped file's, teacher-forced on the
+    shipped model's greedy 40-token text for each benchmark prompt."""
+    import llama_cpp
+    import numpy as np
+
+    from emo_core.llm.reason_writer import build_prompt
+
+    def log_probs(path: Path, prompt_ids: list[int], continuation: list[int]):
+        llm = llama_cpp.Llama(model_path=str(path), n_ctx=2048, logits_all=True, verbose=False)
+        llm.eval(prompt_ids + continuation)
+        scores = np.array(llm.scores[len(prompt_ids) - 1:len(prompt_ids) + len(continuation) - 1], dtype=np.float64)
+        llm.close()
+        scores -= scores.max(-1, keepdims=True)
+        return scores - np.log(np.exp(scores).sum(-1, keepdims=True))
+
+    base = llama_cpp.Llama(model_path=str(shipped), n_ctx=2048, verbose=False)
+    kl, agree, nll_gap = [], [], []
+    for modality, label, cues in CASES:
+        prompt = build_prompt(label, cues, modality)
+        prompt_ids = base.tokenize(prompt.encode(), add_bos=True)
+        text = base.create_completion(prompt, max_tokens=40, temperature=0.0)["choices"][0]["text"]
+        continuation = base.tokenize(text.encode(), add_bos=False)
+        reference, candidate = log_probs(shipped, prompt_ids, continuation), log_probs(variant, prompt_ids, continuation)
+        positions = np.arange(len(continuation))
+        kl.append((np.exp(reference) * (reference - candidate)).sum(-1).mean())
+        agree.append((reference.argmax(-1) == candidate.argmax(-1)).mean())
+        nll_gap.append(reference[positions, continuation].mean() - candidate[positions, continuation].mean())
+    base.close()
+    print(f"\n{variant.name} vs {shipped.name} over {len(CASES)} prompts x 40 tokens: mean KL "
+          f"{np.mean(kl):.3f} nats/token, same top-1 token {np.mean(agree):.0%}, NLL {np.mean(nll_gap):+.3f} nats/token")
 
 
 def transformers_run(model_path: Path) -> None:
@@ -171,6 +218,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="llama.cpp thread counts to compare (0: SmallLM's default)")
     parser.add_argument("--compare-transformers", action="store_true")
+    parser.add_argument("--quality", action="store_true", help="compare the Q4_0-embedding file with the shipped one")
     parser.add_argument("--child-load", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_load:
@@ -178,18 +226,24 @@ def main() -> None:
         return
 
     from emo_core.llm.gguf_files import ensure_gguf
+    from emo_core.llm.gguf_variant import ensure_reason_model
     from emo_core.llm.small_lm import available_cores
 
     print(f"cores available: {available_cores()}; load average {os.getloadavg()[0]:.1f} (other work on the cores)")
     print(f"assembly into an empty cache folder: {assembly_seconds():.2f} s (253 MB, SHA-256 checked while writing)")
     model_path = ensure_gguf()
-    runs = cold_load(model_path, args.threads[0])
-    print("cold load in a fresh process (3 runs): " + ", ".join(
+    variant = ensure_reason_model(embedding="q4_0")
+    runs = cold_load(variant, args.threads[0])
+    print(f"cold load of {variant.name} in a fresh process (3 runs): " + ", ".join(
         f"load {r['load_seconds']:.2f} s, RSS +{r['rss_model_mib']:.0f} MiB "
         f"(before it: imports {r['import_seconds']:.2f} s, +{r['rss_imports_mib']:.0f} MiB)"
         for r in runs))
     for index, threads in enumerate(args.threads):
         generation(model_path, threads, show_text=index == 0)
+        generation(variant, threads, show_text=index == 0)
+    generation(variant, args.threads[-1], show_text=False, where="worker")
+    if args.quality:
+        quality(model_path, variant)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.compare_transformers:
         transformers_run(model_path)

@@ -51,6 +51,11 @@ class Settings:
     max_video_seconds: float = field(default=60.0, metadata={"help": "longer videos are analysed over their first this many seconds"})
     video_max_side: int = field(default=960, metadata={"help": "video frames are decoded at most this large"})
     llm_threads: int = field(default=0, metadata={"help": "threads of the offline language model (0: every core)"})
+    llm_process: str = field(default="worker", metadata={
+        "help": "where the offline language model runs: worker (a process of its own, about twice as fast "
+                "beside the other models) or inline (this process)"})
+    llm_embedding: str = field(default="q4_0", metadata={
+        "help": "token-embedding type of the offline language model file: q4_0 (derived, faster) or q8_0 (as shipped)"})
     preload: bool = field(default=True, metadata={"help": "load the offline models in the background at app start"})
     torch_threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
 
@@ -70,6 +75,10 @@ class Settings:
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
         if self.llm_threads < 0:
             raise ValueError(f"llm_threads must be >= 0, got {self.llm_threads}")
+        if self.llm_process not in ("worker", "inline"):
+            raise ValueError(f"llm_process must be worker or inline, got {self.llm_process!r}")
+        if self.llm_embedding not in ("q4_0", "q8_0"):
+            raise ValueError(f"llm_embedding must be q4_0 or q8_0, got {self.llm_embedding!r}")
         if self.request_timeout <= 0 or self.max_retries < 0:
             raise ValueError("request_timeout must be positive and max_retries not negative")
         if not 0.0 <= self.min_face_score <= 1.0:

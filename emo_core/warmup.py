@@ -24,7 +24,7 @@ def warm_up(settings: Settings | None = None) -> float:
     warm_up_audio()
     from .llm.small_lm import get_small_lm
 
-    warm_up_reasons("video", lm=get_small_lm(n_threads=settings.llm_threads, n_threads_batch=settings.llm_threads))
+    warm_up_reasons("video", lm=get_small_lm(settings))
     get_backend(settings.backend, settings).load()
     elapsed = time.perf_counter() - started
     log.info("models ready in %.1f s", elapsed)

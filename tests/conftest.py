@@ -103,18 +103,69 @@ def client(app_url):
 
 
 @pytest.fixture(scope="session")
-def browser_context():
+def playwright_driver():
+    """One Playwright driver per session (sync_playwright cannot be nested) for all browser contexts."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/setup.sh --test`")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1100},
-        )
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+def _launch(playwright, profile: str, args: list[str], **options):
+    return playwright.chromium.launch_persistent_context(
+        profile, executable_path=CHROMIUM, headless=True, args=args, viewport={"width": 1400, "height": 1100},
+        **options,
+    )
+
+
+@pytest.fixture(scope="session")
+def browser_context(playwright_driver):
+    with tempfile.TemporaryDirectory() as profile:
+        context = _launch(playwright_driver, profile, CHROMIUM_ARGS)
         yield context
         context.close()
+
+
+WEBCAM_SENTENCE = "We won the championship"
+
+
+@pytest.fixture(scope="session")
+def webcam_media(tmp_path_factory) -> dict[str, Path]:
+    """What the fake webcam and microphone play, each looping on its own: a 3 s .y4m of the astronaut
+    whose jaw drops at 1.5 s, and espeak-ng saying WEBCAM_SENTENCE in a 2.6 s wav."""
+    folder = tmp_path_factory.mktemp("webcam")
+    speech = media_av.speech_wav(WEBCAM_SENTENCE, folder / "sentence.wav", pitch=60, speed=160)
+    return {
+        "video": media_av.y4m_video(media.expression_frames(n_frames=3 * CLIP_FPS, peak=45), folder / "face.y4m",
+                                    CLIP_FPS),
+        "audio": media_av.pad_with_silence(speech, folder / "speech.wav", before=0.3, after=0.5),
+    }
+
+
+@pytest.fixture()
+def webcam_page(playwright_driver, webcam_media, app_url):
+    """A page of the app in its own Chromium whose camera and microphone are fakes fed by ``webcam_media``.
+
+    The fake-device flags only act at launch, so this is a second browser rather than the session's:
+    the other browser tests keep a browser without (and without access to) any media device, and do not
+    pay for generating the fake media."""
+    args = CHROMIUM_ARGS + [
+        "--use-fake-device-for-media-stream",  # fake camera and microphone instead of real devices
+        "--use-fake-ui-for-media-stream",  # accept getUserMedia without a permission prompt
+        f"--use-file-for-fake-video-capture={webcam_media['video']}",
+        f"--use-file-for-fake-audio-capture={webcam_media['audio']}",
+    ]
+    with tempfile.TemporaryDirectory() as profile:
+        context = _launch(playwright_driver, profile, args, permissions=["camera", "microphone"])
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(app_url)
+            yield page
+        finally:
+            context.close()
 
 
 @pytest.fixture()

@@ -149,3 +149,84 @@ def streamed_webm(audio_path: str | Path, out_path: str | Path) -> Path:
             stdout=sink, check=True, timeout=60,
         )
     return Path(out_path)
+
+
+def streamed_recording(video_path: str | Path, out_path: str | Path) -> Path:
+    """A video + audio webm (VP8, Opus) written to a pipe: like a browser's MediaRecorder recording, it
+    declares no duration ("Duration: N/A")."""
+    from moviepy.config import FFMPEG_BINARY
+
+    with open(out_path, "wb") as sink:
+        subprocess.run(
+            [FFMPEG_BINARY, "-nostdin", "-v", "error", "-y", "-i", str(video_path), "-c:v", "libvpx",
+             "-deadline", "realtime", "-b:v", "1M", "-c:a", "libopus", "-f", "webm", "-"],
+            stdout=sink, check=True, timeout=120,
+        )
+    return Path(out_path)
+
+
+def y4m_video(frames: list[np.ndarray], out_path: str | Path, fps: int = 30) -> Path:
+    """Write RGB ``frames`` (all the same size, even width and height) as an uncompressed 4:2:0 .y4m file,
+    the format Chromium's ``--use-file-for-fake-video-capture`` plays (looping) as a fake webcam."""
+    from moviepy.config import FFMPEG_BINARY
+
+    height, width = frames[0].shape[:2]
+    raw = b"".join(np.ascontiguousarray(frame[..., :3], dtype=np.uint8).tobytes() for frame in frames)
+    subprocess.run(
+        [FFMPEG_BINARY, "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+         "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe",
+         str(out_path)],
+        input=raw, check=True, capture_output=True, timeout=120,
+    )
+    return Path(out_path)
+
+
+def _ffmpeg(*args: str) -> None:
+    from moviepy.config import FFMPEG_BINARY
+
+    run = subprocess.run([FFMPEG_BINARY, "-nostdin", "-v", "error", "-y", *args], capture_output=True, text=True,
+                         timeout=60)
+    if run.returncode:
+        raise RuntimeError(f"ffmpeg {' '.join(args)} failed: {run.stderr.strip()}")
+
+
+def portrait_phone_clip(source: str | Path, out_path: str | Path,
+                        crop: tuple[int, int, int, int] = (288, 360, 144, 0)) -> Path:
+    """``source`` as a portrait phone clip: the upright picture is the ``crop`` (width, height, x, y) of
+    ``source``'s frames, stored turned 90 degrees counter-clockwise (landscape, as a phone's sensor
+    writes it) with display-matrix metadata telling players to turn it 90 degrees clockwise (ffmpeg
+    lists it as "Display Matrix: rotation of -90.00 degrees"; older files used the tag ``rotate=90``).
+    The audio is copied."""
+    out_path = Path(out_path)
+    sideways = out_path.with_name(out_path.stem + "_sideways.mp4")
+    width, height, x, y = crop
+    _ffmpeg("-i", str(source), "-vf", f"crop={width}:{height}:{x}:{y},transpose=cclock", "-c:v", "libx264",
+            "-preset", "ultrafast", "-c:a", "copy", str(sideways))
+    # -display_rotation (counter-clockwise degrees) is an input option; -c copy keeps the stored pixels.
+    _ffmpeg("-display_rotation:v:0", "-90", "-i", str(sideways), "-c", "copy", str(out_path))
+    sideways.unlink()
+    return out_path
+
+
+# The variable-frame-rate clip: frames [SLOW_FRAMES) are 1/SLOW_FPS s apart (a phone lowering its frame
+# rate in dim light), the others 1/fps s apart.
+SLOW_FRAMES, SLOW_FPS = (40, 80), 15
+
+
+def vfr_frame_time(index: int, fps: float = 30, slow: tuple[int, int] = SLOW_FRAMES,
+                   slow_fps: float = SLOW_FPS) -> float:
+    """The presentation time (seconds) of frame ``index`` in ``variable_rate_clip``'s output."""
+    first, last = slow
+    return (min(index, first) / fps + (min(max(index, first), last) - first) / slow_fps
+            + max(index - last, 0) / fps)
+
+
+def variable_rate_clip(source: str | Path, out_path: str | Path, fps: float = 30, slow: tuple[int, int] = SLOW_FRAMES,
+                       slow_fps: float = SLOW_FPS) -> Path:
+    """Every frame of the constant-``fps`` video ``source``, re-timed by ``vfr_frame_time`` (frame n
+    of the source is frame n of the output, shown at ``vfr_frame_time(n)``), without audio."""
+    first, last = slow
+    time = f"min(N,{first})/{fps}+(min(max(N,{first}),{last})-{first})/{slow_fps}+max(N-{last},0)/{fps}"
+    _ffmpeg("-i", str(source), "-vf", f"setpts='({time})/TB'", "-fps_mode", "vfr", "-c:v", "libx264",
+            "-preset", "ultrafast", "-an", str(out_path))
+    return Path(out_path)

@@ -119,6 +119,42 @@ def test_browser_video_tab(page, clips, artifacts):
     page.screenshot(path=str(artifacts / "video_tab.png"), full_page=True)
 
 
+@pytest.mark.browser
+def test_browser_records_with_the_webcam_and_analyses_it(webcam_page, artifacts):
+    """Record ~6 s with Gradio's webcam source (Chromium's fake camera plays the astronaut's face, its
+    fake microphone espeak-ng speech, see ``webcam_media``), then analyse the recording: a browser
+    MediaRecorder webm, which declares no duration."""
+    page = webcam_page
+    page.get_by_role("tab", name="Video + audio").click()
+    video = page.locator("#video-input")
+    video.get_by_role("button", name="Capture from camera").click()
+    video.get_by_title("grant webcam access").click()  # "Click to Access Webcam": getUserMedia
+    page.wait_for_function("(() => { const live = document.querySelector('#video-input video[data-testid=webcam-video]');"
+                           " return live && live.readyState >= 2 && live.videoWidth === 640; })()")
+    record = video.get_by_role("button", name="start recording")  # its aria-label; it reads Record / Stop
+    record.filter(has_text="Record").click()
+    record.filter(has_text="Stop").wait_for()
+    page.wait_for_timeout(6_000)  # > the audio loop (2.6 s) + the sentence: one whole sentence is recorded
+    page.screenshot(path=str(artifacts / "webcam_recording.png"))
+    record.click()
+    # Stopping uploads the recording; the component then shows it in a player instead of the live feed.
+    video.locator("video[src*='sample.webm']").wait_for()
+    page.click("#video-btn")
+    page.get_by_role("button", name="MERR record").click()
+    # error toasts; an "Info" toast may note the recording's cut-off end (Gradio's recorder drops its last chunk)
+    errors = page.locator(".toast-body").filter(has=page.locator(".toast-title").get_by_text("Error", exact=True))
+    done = page.locator("#merr-file", has_text="sample_merr")  # the last update of the stream
+    done.or_(errors).first.wait_for(timeout=180_000)
+    assert errors.count() == 0, errors.first.inner_text()  # e.g. the webm, with no duration, could not be read
+    answer = page.locator("#video-answer").inner_text()
+    assert "Predicted emotion:" in answer and "Reason:" in answer, answer
+    assert "Based on: face expressions" in answer and "low confidence" not in answer, answer
+    assert page.locator("#peak-frame img").get_attribute("src")  # the peak frame, with the face boxed
+    transcript = page.locator("#transcript textarea").input_value()
+    assert "championship" in transcript.lower(), transcript
+    page.screenshot(path=str(artifacts / "webcam_video_tab.png"), full_page=True)
+
+
 def test_client_switches_the_image_tab_to_an_hf_model(client, images):
     from tests.tiny_models import tiny_model_dir
 

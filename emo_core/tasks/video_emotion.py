@@ -30,6 +30,7 @@ from ..settings import Settings
 from ..video.action_units import AU_CODES
 from ..video.au_rules import describe
 from ..video.fusion import fuse
+from ..video.decode import with_declared_duration
 from ..video.visual import VisualAnalysis, analyze_visual
 
 if TYPE_CHECKING:
@@ -95,20 +96,24 @@ def analyze_video_stream(path, class_set: str = "mer2023", backend: Backend | st
         raise ValueError(f"task must be 'emotion' or 'reason', got {task!r}")
     path = Path(path)
     started = time.perf_counter()
-    perceiver = get_perceiver(settings.min_face_score, settings.max_faces)
-    visual = analyze_visual(path, perceiver, sample_fps=settings.video_sample_fps,
-                            max_seconds=settings.max_video_seconds, max_side=settings.video_max_side)
-    timings = {f"visual.{k}": v for k, v in visual.timings.items()}
-    from ..audio.analysis import analyze_audio
+    with with_declared_duration(path) as readable:
+        perceiver = get_perceiver(settings.min_face_score, settings.max_faces)
+        visual = analyze_visual(readable, perceiver, sample_fps=settings.video_sample_fps,
+                                max_seconds=settings.max_video_seconds, max_side=settings.video_max_side)
+        timings = {f"visual.{k}": v for k, v in visual.timings.items()}
+        from ..audio.analysis import analyze_audio
 
-    clock = time.perf_counter()
-    audio = analyze_audio(path, max_seconds=settings.max_video_seconds)
-    timings.update({f"audio.{k}": v for k, v in audio.timings.items()})
-    timings["audio"] = round(time.perf_counter() - clock, 4)
+        clock = time.perf_counter()
+        audio = analyze_audio(readable, max_seconds=settings.max_video_seconds)
+        timings.update({f"audio.{k}": v for k, v in audio.timings.items()})
+        timings["audio"] = round(time.perf_counter() - clock, 4)
 
-    result = _cue_result(visual, audio, chosen.key, labels, backend)
-    if not backend.judges_from_cues:
-        _ask_model(result, backend, path, visual, audio, labels, task)
+        result = _cue_result(visual, audio, chosen.key, labels, backend)
+        if readable != path:
+            result.notes.append("a streamed recording without a declared duration (e.g. from a webcam): "
+                                "its streams were copied into a file that declares it before reading")
+        if not backend.judges_from_cues:
+            _ask_model(result, backend, readable, visual, audio, labels, task)
     timings["until_reason"] = round(time.perf_counter() - started, 4)
     result.timings = timings
     yield result
@@ -216,8 +221,7 @@ def _stream_offline_reason(result: VideoEmotionResult, visual, audio,
 
     template = result.merr["smp_reason_caption"]
     stream = write_reason(result.label, _cue_phrases(visual, audio, result.expression_text), modality="video",
-                          fallback=template, lm=get_small_lm(n_threads=settings.llm_threads,
-                                                             n_threads_batch=settings.llm_threads))
+                          fallback=template, lm=get_small_lm(settings))
     for text in stream:
         result.reason = text
         yield result
