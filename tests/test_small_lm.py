@@ -254,7 +254,7 @@ def test_greedy_and_seeded_completions_are_deterministic(lm):
 def test_stream_pieces_concatenate_to_the_completion(lm):
     pieces = list(lm.stream(COUNTING_PROMPT, max_tokens=20, temperature=0.0))
     stats = lm.stats
-    assert len(pieces) >= 5
+    assert len(pieces) >= 3  # streamed: the worker sends pieces in bunches every few tens of ms
     assert "".join(pieces) == lm.complete(COUNTING_PROMPT, max_tokens=20, temperature=0.0)
     assert stats.completion_tokens == 20 and stats.finish_reason == "length"
     assert stats.tokens_per_second > 0 and stats.seconds >= stats.first_token_seconds > 0

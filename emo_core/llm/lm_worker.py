@@ -37,6 +37,9 @@ from .small_lm import GenerationStats
 
 START_TIMEOUT_SECONDS = 120.0  # the first start may assemble and derive the model file (about a minute)
 REPLY_TIMEOUT_SECONDS = 120.0  # longest wait for the next message of a generation
+# Pieces are sent in bunches at most this often: every message wakes threads of the app's process, and
+# on two cores each wake-up stalls one of llama.cpp's two threads, which wait for each other.
+SEND_INTERVAL_SECONDS = 0.04
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds emo_core/
 _workers: "weakref.WeakSet[WorkerLM]" = weakref.WeakSet()
 _ERROR_TYPES = {"ValueError": ValueError, "TypeError": TypeError}  # raised as they are; the rest as BackendError
@@ -284,16 +287,22 @@ def _answer_stream(lm, message: dict, cancel: threading.Event, send) -> None:
         send({"error": str(exc), "kind": type(exc).__name__})
         return
     send({"started": True})
+    held, last_sent = [], time.perf_counter()
     try:
         for piece in pieces:
             if cancel.is_set():
                 break
-            send({"piece": piece})
+            held.append(piece)
+            if time.perf_counter() - last_sent >= SEND_INTERVAL_SECONDS:
+                send({"piece": "".join(held)})
+                held, last_sent = [], time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it as BackendError
         pieces.close()
         send({"error": f"generation failed: {exc}"})
         return
     pieces.close()
+    if held:
+        send({"piece": "".join(held)})
     send({"done": asdict(lm.stats)})
 
 
