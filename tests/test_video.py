@@ -185,4 +185,4 @@ def test_constant_rate_landscape_clip_is_downscaled_keeping_its_shape(clips):
     info = probe(clips["mute"], max_seconds=60, max_side=320)
     assert info.size == (320, 180) and info.fps == FPS and info.frame_count == 4 * FPS
     assert info.notes == []  # not rotated, not variable-rate
-    assert frames_between(info, PEAK, PEAK, max_side=320).frames[0].shape == (180, 320, 3)
+    assert frames_between(info, PEAK, PEAK).frames[0].shape == (180, 320, 3)

@@ -5,7 +5,8 @@ here from the stream's display matrix, because moviepy 2.1 misses the "Display M
 ffmpeg (such as the bundled 9.0) and would read the upright frames with the stored, sideways size.
 Frames larger than ``max_side`` are scaled down by ffmpeg while decoding. ``sample_frames`` walks the
 whole clip once at its native rate and keeps every k-th frame (with its index in the original frame
-sequence); ``frames_between`` decodes a short window at the full rate, for refining the peak frame.
+sequence); ``frames_between`` decodes a short window at the full rate, for refining the peak frame; both read
+the file the way ``probe`` found (size, frame rate), without its audio.
 ffmpeg hands a variable-frame-rate file to moviepy as a constant-rate stream at its "tbr" rate
 (repeating or dropping frames by their timestamps), so frames are counted at that rate, not at the
 average "fps", and a note says so; ``peak_time`` is then right to within one of the file's own frame
@@ -39,6 +40,7 @@ class VideoInfo:
     frame_count: int  # frames in the analysed part, at ``fps``
     has_audio: bool
     notes: list[str] = field(default_factory=list)
+    fps_source: str = "fps"  # how moviepy must count frames ("tbr" for variable-rate files), found by probe
 
 
 @dataclass
@@ -106,18 +108,18 @@ def probe(path: str | Path, *, max_seconds: float, max_side: int = 960) -> Video
             raise InvalidInputError(f"{path.name} holds no video stream")
         size = tuple(int(v) for v in clip.size)
         info = VideoInfo(path, fps, duration, analysed, size, int(round(analysed * fps)), clip.audio is not None,
-                         notes)
+                         notes, clip.fps_source)
         return info
     finally:
         clip.close()
 
 
-def sample_frames(info: VideoInfo, sample_fps: float, max_side: int = 960) -> SampledFrames:
+def sample_frames(info: VideoInfo, sample_fps: float) -> SampledFrames:
     """Frames every ``k = round(fps / sample_fps)`` original frames over the analysed part, with their
     original indices. ffmpeg decodes every frame; only the kept ones are converted to arrays."""
     step = max(1, int(round(info.fps / sample_fps)))
     indices, times, frames = [], [], []
-    clip = _open(info.path, max_side)
+    clip = _reopen(info)
     try:
         for index in range(0, info.frame_count, step):
             time = index / info.fps
@@ -135,10 +137,10 @@ def sample_frames(info: VideoInfo, sample_fps: float, max_side: int = 960) -> Sa
     return SampledFrames(indices, times, frames)
 
 
-def frames_between(info: VideoInfo, first: int, last: int, max_side: int = 960) -> SampledFrames:
+def frames_between(info: VideoInfo, first: int, last: int) -> SampledFrames:
     """All frames with original indices in [first, last] at the full rate."""
     first, last = max(first, 0), min(last, info.frame_count - 1)
-    clip = _open(info.path, max_side)
+    clip = _reopen(info)
     indices, times, frames = [], [], []
     try:
         for index in range(first, last + 1):
@@ -185,7 +187,19 @@ def _open(path: Path, max_side: int):
         clip.close()
         clip = VideoFileClip(str(path), audio=True, target_resolution=size, fps_source="tbr" if variable else "fps")
     clip.rotation, clip.average_fps = rotation, average
+    clip.fps_source = "tbr" if variable else "fps"
     return clip
+
+
+def _reopen(info: VideoInfo):
+    """The clip again, for its frames only, read the way ``probe`` found (upright size, frame rate):
+    no second look at the metadata, no audio reader."""
+    from moviepy import VideoFileClip
+
+    try:
+        return VideoFileClip(str(info.path), audio=False, target_resolution=info.size, fps_source=info.fps_source)
+    except (OSError, KeyError, IndexError, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{info.path.name} is not a video we can read ({_first_line(exc)})") from None
 
 
 def _rotation(infos: dict) -> int:

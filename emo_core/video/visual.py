@@ -53,7 +53,7 @@ def analyze_visual(path, perceiver: Perceiver, *, sample_fps: float = 5.0, max_s
     lap = Laps(timings)
 
     info = probe(path, max_seconds=max_seconds, max_side=max_side)
-    sampled = sample_frames(info, sample_fps, max_side)
+    sampled = sample_frames(info, sample_fps)
     lap("decode")
     perceiver.faces.load()
     faces_per_frame = [perceiver.faces.detect(frame, with_landmarks=False) for frame in sampled.frames]
@@ -86,7 +86,7 @@ def analyze_visual(path, perceiver: Perceiver, *, sample_fps: float = 5.0, max_s
     row, rule_aus = peak_frame(au.intensities(measures, rest, saturate=False))
     lap("action_units")
 
-    peak = _refine_peak(info, sampled, positions[row], faces[row], rest, rule_aus, perceiver, max_side)
+    peak = _refine_peak(info, sampled, positions[row], faces[row], rest, rule_aus, perceiver)
     lap("peak_refine")
 
     crops = [aligned_crop(_gray(sampled.frames[p]), f) for p, f in zip(positions, faces)]
@@ -117,7 +117,7 @@ def analyze_visual(path, perceiver: Perceiver, *, sample_fps: float = 5.0, max_s
 
 
 def _refine_peak(info: VideoInfo, sampled: SampledFrames, position: int, face: Face, rest, rule_aus,
-                 perceiver: Perceiver, max_side: int) -> dict:
+                 perceiver: Perceiver) -> dict:
     """Apply the peak rule again to every frame around the sampled peak, at the full frame rate.
 
     The face barely moves within one sampling step, so landmarks are placed in the peak face's box
@@ -131,7 +131,7 @@ def _refine_peak(info: VideoInfo, sampled: SampledFrames, position: int, face: F
 
     best_index, best_frame, best_face, best_score = centre, sampled.frames[position], face, score(face)
     if step > 1:
-        window = frames_between(info, centre - step + 1, centre + step - 1, max_side)
+        window = frames_between(info, centre - step + 1, centre + step - 1)
         for index, frame in zip(window.indices, window.frames):
             if index == centre:
                 continue
