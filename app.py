@@ -10,33 +10,46 @@ import logging
 import os
 import threading
 
-# gradio looks up its own and the hub's hosts at launch unless told not to; we run offline.
+# gradio reports usage to its own host unless told not to. Whether models may come from the
+# Hugging Face hub is the `hub_access` setting, not an environment variable set here.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
 from emo_core import Settings, warm_up  # noqa: E402
-from ui import image_tab, video_tab  # noqa: E402
+from emo_core.model_choice import configured_option  # noqa: E402
+from ui import cache_janitor, image_tab, video_tab  # noqa: E402
 
 TITLE = "EmoLens: emotion understanding (EmoVIT + Emotion-LLaMA)"
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
+    """The app's Blocks with its queue configured (bounded, ``settings.concurrency`` at a time); starts nothing."""
     settings = settings or Settings.from_env()
-    with gr.Blocks(title="EmoLens", analytics_enabled=False) as demo:
+    configured = configured_option(settings)
+    # Uploads and result files older than cache_max_age are deleted, checked at most every 10 minutes.
+    delete_cache = (min(settings.cache_max_age, 600), settings.cache_max_age)
+    with gr.Blocks(title="EmoLens", analytics_enabled=False, delete_cache=delete_cache) as demo:
         gr.Markdown(
             f"# {TITLE}\n"
-            f"Backend: **{settings.backend}**"
-            + (f" · model `{settings.model}`" if settings.model else "")
+            f"Backend: **{configured.backend}**"
+            + (f" · model `{configured.name}`" if configured.model else "")
             + (" · runs on CPU with models shipped in PyPI packages; where it has no model for a "
                "question it says so and shows the cues it measured." if settings.backend == "offline" else "")
         )
         with gr.Tabs():
             image_tab.build(settings)
             video_tab.build(settings)
+    demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency)
     return demo
+
+
+def launch_options(settings: Settings) -> dict:
+    """``Blocks.launch`` arguments that come from the settings."""
+    return {"server_name": settings.host, "server_port": settings.port,
+            "max_file_size": int(settings.max_upload_mb * 1_000_000),
+            "app_kwargs": {"lifespan": cache_janitor.lifespan(settings.cache_max_age)}}
 
 
 def launch(settings: Settings) -> None:
@@ -46,14 +59,7 @@ def launch(settings: Settings) -> None:
         torch.set_num_threads(settings.torch_threads)
     if settings.preload:
         threading.Thread(target=warm_up, args=(settings,), name="warm-up", daemon=True).start()
-    demo = build_demo(settings)
-    demo.queue(default_concurrency_limit=1)
-    demo.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        max_file_size=int(settings.max_upload_mb * 1_000_000),
-        footer_links=["api", "settings"],
-    )
+    build_demo(settings).launch(**launch_options(settings), footer_links=["api", "settings"])
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class EmoError(Exception):
     """Base of every error emo_core raises on purpose; the message is meant for a person."""
@@ -28,3 +30,16 @@ class BackendError(EmoError):
 
 class CapabilityError(BackendError):
     """The backend cannot do what was asked (e.g. ``score`` on a generate-only backend)."""
+
+
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>)\]]+")
+_POSIX_PATH = re.compile(r"(?<![\w:/.~-])(?:~|\.{1,2})?/(?:[^\s/'\"`<>()\[\],;]+/)*([^\s/'\"`<>()\[\],;]*)")
+_WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\(?:[^\s\\'\"<>]+\\)*([^\s\\'\"<>]*)")
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with every absolute file path cut to its last part and every URL replaced by
+    ``<server>``, for messages shown to visitors (who must not learn where the server keeps things)."""
+    text = _URL.sub("<server>", text)
+    text = _WINDOWS_PATH.sub(lambda match: match.group(1) or "<folder>", text)
+    return _POSIX_PATH.sub(lambda match: match.group(1) or "<folder>", text)

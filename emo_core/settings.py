@@ -56,6 +56,23 @@ class Settings:
                 "beside the other models) or inline (this process)"})
     llm_embedding: str = field(default="q4_0", metadata={
         "help": "token-embedding type of the offline language model file: q4_0 (derived, faster) or q8_0 (as shipped)"})
+    allow_model_switch: bool = field(default=False, metadata={
+        "help": "let visitors pick another model in the image tab (only among --model-allowlist); off: every "
+                "request uses --backend/--model"})
+    model_allowlist: str = field(default="", metadata={
+        "help": "models visitors may pick when --allow-model-switch is on: comma-separated backend:model entries, "
+                "each optionally named, e.g. 'offline,InstructBLIP 7B=hf:Salesforce/instructblip-vicuna-7b,"
+                "openai:gpt-4o-mini'; the name is what visitors see and send (a local folder shows its name only)"})
+    max_loaded_models: int = field(default=1, metadata={
+        "help": "most idle models kept loaded per backend; a model in use by a request is never unloaded"})
+    hub_access: str = field(default="auto", metadata={
+        "help": "may the hf backend download from the Hugging Face hub: auto (only when an hf model is configured "
+                "or allow-listed), online, or offline (local folders and the local hub cache only)"})
+    max_queue: int = field(default=16, metadata={
+        "help": "requests that may wait in the queue; beyond it a visitor is told the server is busy"})
+    concurrency: int = field(default=1, metadata={"help": "requests each tab analyses at once"})
+    cache_max_age: int = field(default=3600, metadata={
+        "help": "seconds an upload or a result file stays in the app's file cache before it is deleted"})
     preload: bool = field(default=True, metadata={"help": "load the offline models in the background at app start"})
     torch_threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
 
@@ -81,6 +98,14 @@ class Settings:
             raise ValueError(f"llm_embedding must be q4_0 or q8_0, got {self.llm_embedding!r}")
         if self.request_timeout <= 0 or self.max_retries < 0:
             raise ValueError("request_timeout must be positive and max_retries not negative")
+        if self.hub_access not in ("auto", "online", "offline"):
+            raise ValueError(f"hub_access must be auto, online or offline, got {self.hub_access!r}")
+        for name in ("max_loaded_models", "max_queue", "concurrency", "cache_max_age"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        from .model_choice import parse_allowlist  # here: that module imports this one
+
+        parse_allowlist(self.model_allowlist)  # a malformed entry fails at start, not at a visitor's request
         if not 0.0 <= self.min_face_score <= 1.0:
             raise ValueError(f"min_face_score must be in [0, 1], got {self.min_face_score}")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the tests' models are built from configs, never downloaded
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
@@ -84,15 +86,23 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url(settings) -> str:
     """The app, served once per session on a free loopback port."""
-    from app import build_demo
+    with served_app(settings) as url:
+        yield url
+
+
+@contextmanager
+def served_app(settings: Settings) -> Iterator[str]:
+    """An app built from ``settings``, served on a free loopback port until the block ends."""
+    from app import build_demo, launch_options
 
     demo = build_demo(settings)
-    demo.queue(default_concurrency_limit=1)
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=int(settings.max_upload_mb * 1_000_000))
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    demo.launch(**dict(launch_options(settings), server_name="127.0.0.1", server_port=port),
+                prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
 
 
 @pytest.fixture(scope="session")

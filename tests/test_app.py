@@ -154,20 +154,3 @@ def test_browser_records_with_the_webcam_and_analyses_it(webcam_page, artifacts)
     assert "championship" in transcript.lower(), transcript
     page.screenshot(path=str(artifacts / "webcam_video_tab.png"), full_page=True)
 
-
-def test_client_switches_the_image_tab_to_an_hf_model(client, images):
-    from tests.tiny_models import tiny_model_dir
-
-    model_dir = str(tiny_model_dir("llava"))
-    answer, _, chart, _, result = client.predict(handle_file(str(images["astronaut"])), "mikels8", "hf", model_dir,
-                                                 api_name="/analyze_image")
-    assert result["basis"] == "model likelihood of each label" and model_dir in result["backend"]
-    assert sum(result["distribution"].values()) == pytest.approx(1.0)
-    *_, back = client.predict(handle_file(str(images["astronaut"])), "mikels8", "offline", "",
-                              api_name="/analyze_image")
-    assert back["label"] == "amusement" and back["basis"].startswith("face expressions")
-
-
-def test_client_hf_without_a_model_is_a_clear_error(client, images):
-    with pytest.raises(Exception, match="needs a model"):
-        client.predict(handle_file(str(images["astronaut"])), "mikels8", "hf", "", api_name="/analyze_image")

@@ -1,4 +1,7 @@
-"""Turning emo_core's typed errors into messages the user sees (and the server keeps serving)."""
+"""Turning emo_core's typed errors into messages the user sees (and the server keeps serving).
+
+Messages never show server paths or hosts (``redact_paths``); anything that is not an ``EmoError`` is a
+bug, logged with its traceback and shown only by its type."""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ import logging
 import gradio as gr
 
 from emo_core import EmoError
+from emo_core.errors import redact_paths
 
 log = logging.getLogger(__name__)
 
 
 def _as_user_error(handler_name: str, exc: Exception) -> gr.Error:
-    if isinstance(exc, EmoError):
-        return gr.Error(f"Cannot analyse this input: {exc}")
+    if isinstance(exc, EmoError):  # meant for a person, but may name server paths or hosts
+        return gr.Error(f"Cannot analyse this input: {redact_paths(str(exc))}")
     log.error("handler %s failed", handler_name, exc_info=exc)  # a bug, not the user's fault
     return gr.Error(f"Internal error ({type(exc).__name__}); the details are in the server log.")
 

@@ -1,47 +1,47 @@
 """The "Image emotion" tab: one image -> label, reason, chart, boxed faces and cues; or many -> a CSV.
 
 Events a client may call: ``/analyze_image`` (file, class-set key[, backend, model]) and
-``/analyze_images`` (files, class-set key[, backend, model]); backend and model default to the settings.
+``/analyze_images`` (files, class-set key[, backend, model]). Backend and model default to the
+configured ones; another pair is accepted only when the operator turned model switching on and
+allow-listed it (``emo_core.model_choice``), and the model picker is shown only then.
 """
 
 from __future__ import annotations
 
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 
 import emo_core
 from emo_core import IMAGE_CLASS_SETS, CLASS_SETS, Settings
+from emo_core.backends import backend_lease
+from emo_core.errors import redact_paths
+from emo_core.model_choice import choose_model, configured_option, model_options
 
-from . import render
+from . import downloads, render
 from .errors import user_errors
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
 CLASS_SET_CHOICES = [(CLASS_SETS[key].display, key) for key in IMAGE_CLASS_SETS]
 CUE_HEADERS = ["attribute", "value"]
-BACKEND_CHOICES = [("offline (CPU, bundled models)", "offline"), ("hf (transformers model)", "hf"),
-                   ("openai (OpenAI-compatible endpoint)", "openai")]
+BACKEND_NAMES = {"offline": "offline (CPU, bundled models)", "hf": "hf (transformers model)",
+                 "openai": "openai (OpenAI-compatible endpoint)"}
 
 
 def with_backend(settings: Settings, backend: str | None, model: str | None) -> Settings:
-    """The app's settings with the backend and model the user picked in the tab."""
-    backend = backend or settings.backend
-    model = settings.model if model is None else model.strip()
-    if backend != "offline" and not model:
-        raise gr.Error(f"The {backend} backend needs a model: a hub id or local folder (hf), or a model name (openai).")
-    return replace(settings, backend=backend, model=model)
+    """The settings for this request: the configured model, or an allow-listed one the visitor picked."""
+    return choose_model(settings, backend, model)
 
 
 def analyze_one(image_path: str | None, class_set: str, settings: Settings):
     """Handler of /analyze_image: (answer markdown, boxed image, chart, cue rows, result JSON)."""
     if not image_path:
         raise gr.Error("Upload an image (or pick an example) first.", title="No image")
-    result = emo_core.analyze_image(image_path, class_set, backend=settings.backend, settings=settings)
+    with backend_lease(settings.backend, settings) as backend:
+        result = emo_core.analyze_image(image_path, class_set, backend=backend, settings=settings)
     for note in result.notes:
-        gr.Info(note)
+        gr.Info(redact_paths(note))
     chart = render.bar_chart(result.distribution, result.label, CLASS_SETS[class_set].title) \
         if result.distribution else None
     return (
@@ -53,8 +53,8 @@ def analyze_one(image_path: str | None, class_set: str, settings: Settings):
     )
 
 
-def analyze_many(files: list[str] | None, class_set: str, settings: Settings, progress=gr.Progress()):
-    """Handler of /analyze_images: (table rows, CSV file path)."""
+def analyze_many(files: list[str] | None, class_set: str, settings: Settings, csv_component, progress=gr.Progress()):
+    """Handler of /analyze_images: (table rows, CSV file path in gradio's cache)."""
     if not files:
         raise gr.Error("Upload one or more images first.", title="No images")
     paths = [getattr(f, "name", f) for f in files]
@@ -62,15 +62,15 @@ def analyze_many(files: list[str] | None, class_set: str, settings: Settings, pr
     def report(done: int, total: int, name: str) -> None:
         progress((done, total), desc=f"analysing {name}", unit="images")
 
-    rows = emo_core.analyze_images(paths, class_set, backend=settings.backend, settings=settings, progress=report)
-    csv_text = emo_core.rows_to_csv(rows, class_set)
-    out_dir = Path(tempfile.mkdtemp(prefix="emolens-batch-"))
-    csv_path = out_dir / f"emotions_{class_set}.csv"
-    csv_path.write_text(csv_text, encoding="utf-8")
+    with backend_lease(settings.backend, settings) as backend:
+        rows = emo_core.analyze_images(paths, class_set, backend=backend, settings=settings, progress=report)
     labels = CLASS_SETS[class_set].labels
     table = [[r["file"], r["label"], r["confidence"], r["faces"], r["expressions"], r["error"]]
              for r in (row.as_row(labels) for row in rows)]
-    return table, str(csv_path)
+    with downloads.request_folder() as folder:
+        csv_path = folder / f"emotions_{class_set}.csv"
+        csv_path.write_text(emo_core.rows_to_csv(rows, class_set), encoding="utf-8")
+        return table, downloads.publish(csv_component, csv_path)
 
 
 def build(settings: Settings) -> None:
@@ -84,11 +84,21 @@ def build(settings: Settings) -> None:
             with gr.Column(scale=1):
                 image_in = gr.File(label="Image", file_types=IMAGE_TYPES, type="filepath", elem_id="image-input")
                 class_set = gr.Dropdown(CLASS_SET_CHOICES, value="mikels8", label="Class set", elem_id="class-set")
-                with gr.Accordion("Model backend", open=False):
-                    backend = gr.Dropdown(BACKEND_CHOICES, value=settings.backend, label="Backend",
-                                          elem_id="backend")
-                    model = gr.Textbox(value=settings.model, label="Model (hub id, local folder or API model name)",
-                                       placeholder="e.g. Salesforce/instructblip-vicuna-7b", elem_id="model")
+                options = model_options(settings)
+                configured = configured_option(settings)
+                # Without switching the picker is hidden, but it stays in the layout so that the API's
+                # parameters are the same on every server.
+                with gr.Accordion("Model", open=False, visible=len(options) > 1):
+                    # Custom values pass the dropdowns so that ``choose_model`` refuses them with its message.
+                    backend = gr.Dropdown([(BACKEND_NAMES[b], b) for b in dict.fromkeys(o.backend for o in options)],
+                                          value=configured.backend, label="Backend", elem_id="backend",
+                                          allow_custom_value=True)
+                    model = gr.Dropdown([o.name for o in options if o.backend == configured.backend],
+                                        value=configured.name, label="Model (offered by this server)", elem_id="model",
+                                        allow_custom_value=True)
+                    backend.change(lambda chosen: gr.Dropdown(choices=[o.name for o in options if o.backend == chosen],
+                                                              value=next(o.name for o in options if o.backend == chosen)),
+                                   inputs=backend, outputs=model, api_visibility="private")
                 run = gr.Button("Analyse", variant="primary", elem_id="analyze-btn")
                 examples = sorted(str(p) for p in ASSETS.glob("*.jpg"))
                 if examples:
@@ -119,7 +129,7 @@ def build(settings: Settings) -> None:
             csv_out = gr.File(label="CSV", interactive=False, elem_id="batch-csv")
 
         def batch_handler(files, key, backend_name=None, model_name=None, progress=gr.Progress()):
-            return analyze_many(files, key, with_backend(settings, backend_name, model_name), progress)
+            return analyze_many(files, key, with_backend(settings, backend_name, model_name), csv_out, progress)
 
         run_many.click(user_errors(batch_handler), inputs=[files_in, class_set, backend, model],
                        outputs=[table, csv_out], api_name="analyze_images")

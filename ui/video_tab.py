@@ -5,7 +5,6 @@ transcript and the MERR record (downloadable). Event a client may call: ``/analy
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -13,8 +12,10 @@ from PIL import Image
 
 import emo_core
 from emo_core import CLASS_SETS, VIDEO_CLASS_SETS, Settings
+from emo_core.backends import backend_lease
+from emo_core.errors import redact_paths
 
-from . import render
+from . import downloads, render
 from .errors import user_errors
 
 CLASS_SET_CHOICES = [(CLASS_SETS[key].display, key) for key in VIDEO_CLASS_SETS]
@@ -43,14 +44,19 @@ def _peak_image(result):
     return render.draw_boxes(image, [(result.peak_box, text, expression)])
 
 
-def analyze(video_path: str | None, class_set: str, task: str, settings: Settings):
+def analyze(video_path: str | None, class_set: str, task: str, settings: Settings, merr_component):
     """Handler of /analyze_video (a generator: the reason streams into the answer)."""
     if not video_path:
         raise gr.Error("Upload or record a video first.")
-    stream = emo_core.analyze_video_stream(video_path, class_set, settings=settings, task=task)
+    with backend_lease(settings.backend, settings) as backend:
+        yield from _analyze(video_path, class_set, task, settings, backend, merr_component)
+
+
+def _analyze(video_path: str, class_set: str, task: str, settings: Settings, backend, merr_component):
+    stream = emo_core.analyze_video_stream(video_path, class_set, backend=backend, settings=settings, task=task)
     result = next(stream)
     for note in result.notes:
-        gr.Info(note)
+        gr.Info(redact_paths(note))
     plot = result.audio.get("plot") or {}
     visuals = (
         _peak_image(result),
@@ -62,10 +68,11 @@ def analyze(video_path: str | None, class_set: str, task: str, settings: Setting
     yield (_answer_markdown(result, streaming=True), *visuals, result.merr, None)
     for result in stream:
         yield (_answer_markdown(result, streaming=True), *visuals, result.merr, None)
-    out_dir = Path(tempfile.mkdtemp(prefix="emolens-merr-"))
-    merr_path = out_dir / f"{Path(video_path).stem}_merr.json"
-    merr_path.write_text(json.dumps({Path(video_path).name: result.merr}, ensure_ascii=False, indent=1))
-    yield (_answer_markdown(result, streaming=False), *visuals, result.merr, str(merr_path))
+    with downloads.request_folder() as folder:
+        merr_path = folder / f"{Path(video_path).stem}_merr.json"
+        merr_path.write_text(json.dumps({Path(video_path).name: result.merr}, ensure_ascii=False, indent=1))
+        merr_file = downloads.publish(merr_component, merr_path)
+    yield (_answer_markdown(result, streaming=False), *visuals, result.merr, merr_file)
 
 
 def build(settings: Settings) -> None:
@@ -94,7 +101,7 @@ def build(settings: Settings) -> None:
             merr_file = gr.File(label="MERR JSON", interactive=False, elem_id="merr-file")
 
         def handler(path, key, chosen_task):
-            yield from analyze(path, key, chosen_task, settings)
+            yield from analyze(path, key, chosen_task, settings, merr_file)
 
         run.click(user_errors(handler), inputs=[video_in, class_set, task],
                   outputs=[answer, peak, au_chart, voice_chart, transcript, merr_json, merr_file],

@@ -49,7 +49,9 @@ class HFBackend(Backend):
         details = [self.settings.dtype if self.settings.dtype != "auto" else "",
                    self.settings.quantization if self.settings.quantization != "none" else ""]
         extra = ", ".join(d for d in details if d)
-        return f"hf: {self.options.source}" + (f" ({extra})" if extra else "")
+        from ..model_choice import display_name  # visitors see a local folder's name, not where it is
+
+        return f"hf: {display_name('hf', self.options.source)}" + (f" ({extra})" if extra else "")
 
     def load(self) -> "HFBackend":
         loaded = hf_loading.acquire(self.options)

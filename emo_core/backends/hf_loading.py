@@ -34,13 +34,17 @@ class LoadOptions:
     dtype: str = "auto"
     quantization: str = "none"
     max_memory: str = ""
+    local_files_only: bool = False  # the hub is not to be asked (settings.hub_access)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "LoadOptions":
         if not settings.model:
             raise BackendError("the hf backend needs a model: set EMO_MODEL (or --model) to a hub id or a local "
                                "directory")
-        return cls(settings.model, settings.device, settings.dtype, settings.quantization, settings.max_memory)
+        from ..model_choice import hub_offline
+
+        return cls(settings.model, settings.device, settings.dtype, settings.quantization, settings.max_memory,
+                   hub_offline(settings))
 
 
 @dataclass(frozen=True)
@@ -73,14 +77,31 @@ class LoadedModel:
 
 _CACHE: dict[LoadOptions, LoadedModel] = {}
 _CACHE_LOCK = threading.Lock()
+_LOADING: dict[LoadOptions, threading.Lock] = {}  # one lock per model being loaded
 
 
 def acquire(options: LoadOptions) -> LoadedModel:
-    """The loaded model for these options, loading it on first use."""
+    """The loaded model for these options, loading it on first use.
+
+    Only requests for the same model wait for its load; a model that is already loaded stays usable
+    by other requests meanwhile.
+    """
     with _CACHE_LOCK:
-        if options not in _CACHE:
-            _CACHE[options] = _load(options)
-        return _CACHE[options]
+        if options in _CACHE:
+            return _CACHE[options]
+        loading = _LOADING.setdefault(options, threading.Lock())
+    with loading:
+        with _CACHE_LOCK:
+            if options in _CACHE:
+                return _CACHE[options]
+        try:
+            loaded = _load(options)
+        finally:
+            with _CACHE_LOCK:
+                _LOADING.pop(options, None)
+        with _CACHE_LOCK:
+            _CACHE[options] = loaded
+        return loaded
 
 
 def release(options: LoadOptions) -> bool:
@@ -209,11 +230,12 @@ def _load(options: LoadOptions) -> LoadedModel:
     # Native bf16 only (Ampere and later): torch would report emulated bf16 on a T4, which is slow.
     placement = resolve_placement(options, cuda, torch.backends.mps.is_available(),
                                   cuda and torch.cuda.is_bf16_supported(including_emulation=False))
-    config = load_config(options.source)
+    config = load_config(options.source, options.local_files_only)
     family = family_for(config.model_type)
     model_class = (getattr(transformers, family.model_class) if family.model_class
                    else transformers.AutoModelForImageTextToText)
-    kwargs = dict(family.load_kwargs, dtype=placement.dtype, device_map=placement.device_map)
+    kwargs = dict(family.load_kwargs, dtype=placement.dtype, device_map=placement.device_map,
+                  local_files_only=options.local_files_only)
     if placement.max_memory:
         kwargs["max_memory"] = placement.max_memory
     if options.quantization != "none":
@@ -223,22 +245,24 @@ def _load(options: LoadOptions) -> LoadedModel:
     except (OSError, ValueError, RuntimeError, ImportError) as exc:
         what = f" with {options.quantization} quantisation" if options.quantization != "none" else ""
         raise BackendError(f"cannot load the model {options.source!r}{what}: {exc}") from exc
-    processor = load_processor(options.source, config.model_type)
+    processor = load_processor(options.source, config.model_type, options.local_files_only)
     text_model = getattr(model, family.text_module) if family.text_module else model
     return LoadedModel(options, family, model, text_model, processor, placement)
 
 
-def load_config(source: str):
+def load_config(source: str, local_files_only: bool = False):
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(source)
+        return AutoConfig.from_pretrained(source, local_files_only=local_files_only)
     except (OSError, ValueError) as exc:
-        hint = "" if Path(source).is_dir() else " (a hub id needs the hub, or a copy in the local hub cache)"
+        hint = "" if Path(source).is_dir() else (
+            " (hub access is off, so a hub id needs a copy in the local hub cache; see EMO_HUB_ACCESS)"
+            if local_files_only else " (a hub id needs the hub, or a copy in the local hub cache)")
         raise BackendError(f"cannot read the configuration of {source!r}{hint}: {exc}") from exc
 
 
-def load_processor(source: str, model_type: str):
+def load_processor(source: str, model_type: str, local_files_only: bool = False):
     """The checkpoint's processor; without torchvision, the same processor minus its video processor."""
     from transformers import AutoProcessor
     from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
@@ -248,8 +272,8 @@ def load_processor(source: str, model_type: str):
     try:
         if processor_class is not None and "video_processor" in processor_class.get_attributes() \
                 and not is_torchvision_available():
-            return _processor_without_video(processor_class, source)
-        return AutoProcessor.from_pretrained(source)
+            return _processor_without_video(processor_class, source, local_files_only)
+        return AutoProcessor.from_pretrained(source, local_files_only=local_files_only)
     except ImportError as exc:  # e.g. SmolVLM2's processor needs the num2words package
         raise BackendError(f"the processor of {source!r} needs a package that is missing here: {exc}") from exc
     except (OSError, ValueError, TypeError) as exc:
@@ -266,7 +290,7 @@ def _processor_class(source: str, default_name: str | None):
     return getattr(transformers, name, None) if name else None
 
 
-def _processor_without_video(processor_class, source: str):
+def _processor_without_video(processor_class, source: str, local_files_only: bool = False):
     """The processor built from its parts with no video processor (transformers' need torchvision).
 
     Videos reach these models as frames shown as images (``hf_media``), so nothing is lost but the
@@ -281,19 +305,20 @@ def _processor_without_video(processor_class, source: str):
 
     without_video = type(processor_class.__name__, (processor_class,),
                          {"check_argument_for_proper_class": check_argument_for_proper_class})
-    processor_dict, _ = processor_class.get_processor_dict(source)
+    processor_dict, _ = processor_class.get_processor_dict(source, local_files_only=local_files_only)
+    hub = {"local_files_only": local_files_only}
     parts = []
     for attribute in processor_class.get_attributes():
         if attribute == "video_processor":
             parts.append(None)
         elif attribute == "tokenizer":
-            parts.append(AutoTokenizer.from_pretrained(source))
+            parts.append(AutoTokenizer.from_pretrained(source, **hub))
         elif "tokenizer" in attribute:
-            parts.append(AutoTokenizer.from_pretrained(source, subfolder=attribute))
+            parts.append(AutoTokenizer.from_pretrained(source, subfolder=attribute, **hub))
         elif attribute == "image_processor":
-            parts.append(AutoImageProcessor.from_pretrained(source))
+            parts.append(AutoImageProcessor.from_pretrained(source, **hub))
         elif attribute == "feature_extractor":
-            parts.append(AutoFeatureExtractor.from_pretrained(source))
+            parts.append(AutoFeatureExtractor.from_pretrained(source, **hub))
         else:
             raise BackendError(f"{processor_class.__name__} has a part ({attribute}) the hf backend cannot load "
                                "without torchvision")

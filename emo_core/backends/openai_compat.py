@@ -56,7 +56,7 @@ class OpenAIBackend(Backend):
 
     @property
     def model_label(self) -> str:
-        return f"openai: {self.settings.model or '(no model set)'} at {self.base_url}"
+        return f"openai: {self.settings.model or '(no model set)'}"  # the endpoint's address stays private
 
     def load(self) -> "OpenAIBackend":
         """Builds the client (no request is made); fails early on a missing model name or key."""

@@ -166,7 +166,8 @@ def _open(path: Path, max_side: int):
     try:
         clip = VideoFileClip(str(path), audio=True)
         tbr = float(ffmpeg_parse_infos(str(path), fps_source="tbr").get("video_fps") or 0.0)
-    except (OSError, KeyError, IndexError, ValueError, UnicodeDecodeError) as exc:
+    # TypeError: moviepy unpacks a size it never found (a file with no decodable video stream)
+    except (OSError, KeyError, IndexError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{path.name} is not a video we can read ({_first_line(exc)})") from None
     average = float(clip.fps or 0.0)
     rotation = _rotation(clip.reader.infos)
