@@ -19,6 +19,7 @@ import gradio as gr  # noqa: E402
 
 from emo_core import Settings, warm_up  # noqa: E402
 from ui import image_tab, video_tab  # noqa: E402
+from ui.markdown_text import UNTRUSTED_MARKDOWN, escape_markdown  # noqa: E402
 
 TITLE = "EmoLens: emotion understanding (EmoVIT + Emotion-LLaMA)"
 
@@ -29,9 +30,10 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         gr.Markdown(
             f"# {TITLE}\n"
             f"Backend: **{settings.backend}**"
-            + (f" · model `{settings.model}`" if settings.model else "")
+            + (f" · model <code>{escape_markdown(settings.model, one_line=True)}</code>" if settings.model else "")
             + (" · runs on CPU with models shipped in PyPI packages; where it has no model for a "
-               "question it says so and shows the cues it measured." if settings.backend == "offline" else "")
+               "question it says so and shows the cues it measured." if settings.backend == "offline" else ""),
+            elem_id="app-header", **UNTRUSTED_MARKDOWN,
         )
         with gr.Tabs():
             image_tab.build(settings)

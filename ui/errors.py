@@ -10,12 +10,15 @@ import gradio as gr
 
 from emo_core import EmoError
 
+from .markdown_text import escape_html
+
 log = logging.getLogger(__name__)
 
 
 def _as_user_error(handler_name: str, exc: Exception) -> gr.Error:
     if isinstance(exc, EmoError):
-        return gr.Error(f"Cannot analyse this input: {exc}")
+        # the message may quote ffmpeg, Pillow or a file name; toasts render HTML
+        return gr.Error(f"Cannot analyse this input: {escape_html(exc)}")
     log.error("handler %s failed", handler_name, exc_info=exc)  # a bug, not the user's fault
     return gr.Error(f"Internal error ({type(exc).__name__}); the details are in the server log.")
 

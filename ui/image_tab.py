@@ -17,6 +17,7 @@ from emo_core import IMAGE_CLASS_SETS, CLASS_SETS, Settings
 
 from . import render
 from .errors import user_errors
+from .markdown_text import UNTRUSTED_MARKDOWN, escape_html
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
@@ -41,7 +42,7 @@ def analyze_one(image_path: str | None, class_set: str, settings: Settings):
         raise gr.Error("Upload an image (or pick an example) first.", title="No image")
     result = emo_core.analyze_image(image_path, class_set, backend=settings.backend, settings=settings)
     for note in result.notes:
-        gr.Info(note)
+        gr.Info(escape_html(note))
     chart = render.bar_chart(result.distribution, result.label, CLASS_SETS[class_set].title) \
         if result.distribution else None
     return (
@@ -94,7 +95,7 @@ def build(settings: Settings) -> None:
                 if examples:
                     gr.Examples([[path] for path in examples], inputs=[image_in], label="Examples")
             with gr.Column(scale=2):
-                answer = gr.Markdown(elem_id="answer")
+                answer = gr.Markdown(elem_id="answer", **UNTRUSTED_MARKDOWN)
                 with gr.Row():
                     boxed = gr.Image(label="Faces", type="pil", interactive=False, height=380,
                                      elem_id="faces-image")
