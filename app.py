@@ -20,6 +20,7 @@ import gradio as gr  # noqa: E402
 from emo_core import Settings, warm_up  # noqa: E402
 from emo_core.model_choice import configured_option  # noqa: E402
 from ui import cache_janitor, image_tab, video_tab  # noqa: E402
+from ui.markdown_text import UNTRUSTED_MARKDOWN, escape_markdown  # noqa: E402
 
 TITLE = "EmoLens: emotion understanding (EmoVIT + Emotion-LLaMA)"
 
@@ -34,9 +35,10 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         gr.Markdown(
             f"# {TITLE}\n"
             f"Backend: **{configured.backend}**"
-            + (f" · model `{configured.name}`" if configured.model else "")
+            + (f" · model <code>{escape_markdown(configured.name, one_line=True)}</code>" if configured.model else "")
             + (" · runs on CPU with models shipped in PyPI packages; where it has no model for a "
-               "question it says so and shows the cues it measured." if settings.backend == "offline" else "")
+               "question it says so and shows the cues it measured." if settings.backend == "offline" else ""),
+            elem_id="app-header", **UNTRUSTED_MARKDOWN,
         )
         with gr.Tabs():
             image_tab.build(settings)

@@ -33,7 +33,7 @@ class CapabilityError(BackendError):
 
 
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>)\]]+")
-_POSIX_PATH = re.compile(r"(?<![\w:/.~-])(?:~|\.{1,2})?/(?:[^\s/'\"`<>()\[\],;]+/)*([^\s/'\"`<>()\[\],;]*)")
+_POSIX_PATH = re.compile(r"(?<![\w:/.~<-])(?:~|\.{1,2})?/(?:[^\s/'\"`<>()\[\],;]+/)*([^\s/'\"`<>()\[\],;]*)")
 _WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\(?:[^\s\\'\"<>]+\\)*([^\s\\'\"<>]*)")
 
 

@@ -107,6 +107,7 @@ def test_redact_paths_keeps_words_and_hub_ids():
         "cannot read the configuration of 'Salesforce/blip2-opt-2.7b'": "cannot read the configuration of "
                                                                         "'Salesforce/blip2-opt-2.7b'",
         "3/4 faces, and/or a ratio of 1/2": "3/4 faces, and/or a ratio of 1/2",
+        "said <b>no</b> in </script>": "said <b>no</b> in </script>",
         r"C:\Users\me\model.bin is missing": "model.bin is missing",
     }
     for text, expected in cases.items():

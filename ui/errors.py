@@ -14,12 +14,20 @@ import gradio as gr
 from emo_core import EmoError
 from emo_core.errors import redact_paths
 
+from .markdown_text import escape_html
+
 log = logging.getLogger(__name__)
 
 
+def toast_text(text: str) -> str:
+    """Untrusted text for a toast (``gr.Error``, ``gr.Info``): no server paths, and shown as text
+    (gradio renders toasts as sanitised HTML)."""
+    return escape_html(redact_paths(text))
+
+
 def _as_user_error(handler_name: str, exc: Exception) -> gr.Error:
-    if isinstance(exc, EmoError):  # meant for a person, but may name server paths or hosts
-        return gr.Error(f"Cannot analyse this input: {redact_paths(str(exc))}")
+    if isinstance(exc, EmoError):  # meant for a person, but may name server paths or quote ffmpeg or Pillow
+        return gr.Error(f"Cannot analyse this input: {toast_text(str(exc))}")
     log.error("handler %s failed", handler_name, exc_info=exc)  # a bug, not the user's fault
     return gr.Error(f"Internal error ({type(exc).__name__}); the details are in the server log.")
 

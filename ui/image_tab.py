@@ -15,11 +15,11 @@ import gradio as gr
 import emo_core
 from emo_core import IMAGE_CLASS_SETS, CLASS_SETS, Settings
 from emo_core.backends import backend_lease
-from emo_core.errors import redact_paths
 from emo_core.model_choice import choose_model, configured_option, model_options
 
 from . import downloads, render
-from .errors import user_errors
+from .errors import toast_text, user_errors
+from .markdown_text import UNTRUSTED_MARKDOWN
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
@@ -41,7 +41,7 @@ def analyze_one(image_path: str | None, class_set: str, settings: Settings):
     with backend_lease(settings.backend, settings) as backend:
         result = emo_core.analyze_image(image_path, class_set, backend=backend, settings=settings)
     for note in result.notes:
-        gr.Info(redact_paths(note))
+        gr.Info(toast_text(note))
     chart = render.bar_chart(result.distribution, result.label, CLASS_SETS[class_set].title) \
         if result.distribution else None
     return (
@@ -104,7 +104,7 @@ def build(settings: Settings) -> None:
                 if examples:
                     gr.Examples([[path] for path in examples], inputs=[image_in], label="Examples")
             with gr.Column(scale=2):
-                answer = gr.Markdown(elem_id="answer")
+                answer = gr.Markdown(elem_id="answer", **UNTRUSTED_MARKDOWN)
                 with gr.Row():
                     boxed = gr.Image(label="Faces", type="pil", interactive=False, height=380,
                                      elem_id="faces-image")

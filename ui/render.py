@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .markdown_text import escape_markdown
+
 EXPRESSION_COLOURS = {
     "happy": (46, 160, 67), "surprise": (230, 160, 20), "neutral": (120, 120, 120), "sad": (50, 100, 200),
     "angry": (210, 40, 40), "fear": (140, 60, 180), "disgust": (120, 140, 20),
@@ -68,15 +70,16 @@ def cue_rows(cues: dict) -> list[list[str]]:
 
 
 def answer_markdown(result) -> str:
-    label = result.label or "unparsed"
+    """The image answer as Markdown; every piece from the model, the file or Pillow is escaped."""
+    label = escape_markdown(result.label or "unparsed", one_line=True)
     lines = [
         f"## {label}  ·  {result.confidence:.0%}",
-        f"**{result.answer}**",
+        f"**{escape_markdown(result.answer)}**",
         "",
-        f"*Based on:* {result.basis}. *Backend:* {result.backend}.",
+        f"*Based on:* {escape_markdown(result.basis)}. *Backend:* {escape_markdown(result.backend)}.",
     ]
     if result.notes:
-        lines += ["", "*Input notes:* " + "; ".join(result.notes) + "."]
+        lines += ["", "*Input notes:* " + escape_markdown("; ".join(result.notes)) + "."]
     return "\n".join(lines)
 
 

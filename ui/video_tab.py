@@ -13,23 +13,25 @@ from PIL import Image
 import emo_core
 from emo_core import CLASS_SETS, VIDEO_CLASS_SETS, Settings
 from emo_core.backends import backend_lease
-from emo_core.errors import redact_paths
 
 from . import downloads, render
-from .errors import user_errors
+from .errors import toast_text, user_errors
+from .markdown_text import UNTRUSTED_MARKDOWN, escape_markdown
 
 CLASS_SET_CHOICES = [(CLASS_SETS[key].display, key) for key in VIDEO_CLASS_SETS]
 TASK_CHOICES = [("Emotion + reason ([reason])", "reason"), ("Emotion only ([emotion])", "emotion")]
 
 
 def _answer_markdown(result, streaming: bool) -> str:
-    label = result.label or "unparsed"
-    reason = result.reason or ("…" if streaming else "")
+    """The video answer as Markdown; every piece from a model, the clip or ffmpeg is escaped."""
+    label = escape_markdown(result.label or "unparsed", one_line=True)
+    reason = escape_markdown(result.reason or ("…" if streaming else ""))
     lines = [f"## {label}  ·  {result.confidence:.0%}",
              f"**Predicted emotion: {label}.**" + (f" **Reason:** {reason}" if reason else ""), "",
-             f"*Based on:* {result.basis}. *Reason:* {result.reason_note}. *Backend:* {result.backend}."]
+             f"*Based on:* {escape_markdown(result.basis)}. *Reason:* {escape_markdown(result.reason_note)}. "
+             f"*Backend:* {escape_markdown(result.backend)}."]
     if result.notes:
-        lines += ["", "*Notes:* " + "; ".join(result.notes) + "."]
+        lines += ["", "*Notes:* " + escape_markdown("; ".join(result.notes)) + "."]
     return "\n".join(lines)
 
 
@@ -56,7 +58,7 @@ def _analyze(video_path: str, class_set: str, task: str, settings: Settings, bac
     stream = emo_core.analyze_video_stream(video_path, class_set, backend=backend, settings=settings, task=task)
     result = next(stream)
     for note in result.notes:
-        gr.Info(redact_paths(note))
+        gr.Info(toast_text(note))
     plot = result.audio.get("plot") or {}
     visuals = (
         _peak_image(result),
@@ -90,7 +92,7 @@ def build(settings: Settings) -> None:
                 task = gr.Radio(TASK_CHOICES, value="reason", label="Task", elem_id="video-task")
                 run = gr.Button("Analyse video", variant="primary", elem_id="video-btn")
             with gr.Column(scale=2):
-                answer = gr.Markdown(elem_id="video-answer")
+                answer = gr.Markdown(elem_id="video-answer", **UNTRUSTED_MARKDOWN)
                 peak = gr.Image(label="Peak frame", type="pil", interactive=False, height=300, elem_id="peak-frame")
         with gr.Row():
             au_chart = gr.Plot(label="Action units over time", elem_id="au-plot")
