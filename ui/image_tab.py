@@ -18,7 +18,7 @@ from emo_core import IMAGE_CLASS_SETS, CLASS_SETS, Settings
 from . import render
 from .errors import user_errors
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parent / "assets"  # package data: installed with the package
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
 CLASS_SET_CHOICES = [(CLASS_SETS[key].display, key) for key in IMAGE_CLASS_SETS]
 CUE_HEADERS = ["attribute", "value"]
