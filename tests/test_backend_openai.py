@@ -47,7 +47,7 @@ def served_model(tmp_path_factory):
     """(base URL, model name) of ``transformers serve`` running the tiny LLaVA on CPU."""
     model_dir = tiny_model_dir("llava")
     home = tmp_path_factory.mktemp("serve-home")
-    # /v1/models answers 500 unless the hub cache folder exists (shared/STACK.md)
+    # /v1/models answers 500 unless the hub cache folder exists (transformers 5.23)
     (home / ".cache" / "huggingface" / "hub").mkdir(parents=True)
     env = dict(os.environ, HOME=str(home), HF_HOME=str(home / ".cache" / "huggingface"), HF_HUB_OFFLINE="1",
                HF_HUB_DISABLE_TELEMETRY="1")

@@ -29,7 +29,9 @@ from emo_core.llm import gguf_files
 from emo_core.llm.gguf_files import GEMMA3_270M_Q4KM, GGUFSpec, assemble_gguf, ensure_gguf, find_gguf
 from emo_core.llm.reason_writer import (DEFAULT_ATTEMPTS, MAX_SENTENCES, RETRY_TEMPERATURE, build_prompt,
                                         write_reason)
-from emo_core.llm.gguf_variant import EMBEDDING_TENSOR, derive_variant, ensure_reason_model, variant_path
+from emo_core.llm import gguf_variant
+from emo_core.llm.gguf_variant import (EMBEDDING_TENSOR, NOTICE_KEY, derive_variant, ensure_reason_model, notice_path,
+                                       variant_path)
 from emo_core.llm.lm_worker import WorkerLM
 from emo_core.llm.small_lm import SmallLM
 
@@ -59,6 +61,7 @@ def derived(assembled):
     report = derive_variant(assembled.path, "q4_0")
     yield report
     report.path.unlink(missing_ok=True)
+    notice_path(report.path).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -177,8 +180,9 @@ def test_cli_prints_the_path_and_assembles(fake_spec, tmp_path, monkeypatch, cap
 # ---------------------------------------------------------------------------------------------
 # the faster variant
 
-# llama.cpp's quantisation is deterministic: with llama-cpp-python pinned, so is the derived file.
-Q4_0_VARIANT_SHA256 = "a2aebe9f14d3f8031ce8ec04719f7704b36aa5916274525e98cd20f9e26232e8"
+# llama.cpp's quantisation is deterministic: with llama-cpp-python pinned, so is the derived file
+# (the Q4_0 embedding plus the notice key in its metadata).
+Q4_0_VARIANT_SHA256 = "a2629da9db91ce0cc285557e12f3ea21c2fdbd5e3f60c413788dc1601da8b2b3"
 
 
 def test_the_variant_changes_only_the_token_embedding(assembled, derived):
@@ -201,6 +205,41 @@ def test_the_variant_changes_only_the_token_embedding(assembled, derived):
     assert ensure_reason_model(assembled.path.parent, "q4_0", assemble=False) == derived.path
     assert ensure_reason_model(assembled.path.parent, "q8_0", assemble=False) == assembled.path
     assert not list(assembled.path.parent.glob(".*.partial"))
+
+
+def test_the_derived_file_carries_the_gemma_modification_notice(assembled, derived):
+    from gguf import GGUFReader
+
+    path = ensure_reason_model(assembled.path.parent, "q4_0", assemble=False)
+    inside = GGUFReader(str(path)).fields[NOTICE_KEY].contents()
+    beside = notice_path(path).read_text(encoding="utf-8")
+    for text in (inside, beside):
+        assert "Modified by EmoLens" in text and "token_embd.weight" in text and "Q8_0 to Q4_0" in text
+        assert "Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms" in text
+    assert beside.startswith(path.name) and "GEMMA_TERMS.html" in beside
+    assert NOTICE_KEY not in GGUFReader(str(assembled.path)).fields  # the shipped file is left as it is
+    assert not notice_path(assembled.path).exists()
+
+
+def test_a_derived_file_without_its_notice_is_derived_again(assembled, derived, tmp_path, monkeypatch):
+    """A file derived before the notice existed (or cut off before it was written) is not used as it is."""
+    os.link(assembled.path, tmp_path / assembled.path.name)  # the real files, without copying 400 MB
+    os.link(derived.path, tmp_path / derived.path.name)
+    calls = []
+
+    def quantize(shipped, target, embedding):
+        calls.append((shipped.name, target.name, embedding))
+        target.unlink()  # as os.replace does: never write through the link into the session's file
+        target.write_bytes(b"re-derived")
+        notice_path(tmp_path / derived.path.name).write_text("notice", encoding="utf-8")
+
+    monkeypatch.setattr(gguf_variant, "_quantize_checked", quantize)
+    with pytest.raises(BackendError, match="has no modification notice"):
+        ensure_reason_model(tmp_path, "q4_0", assemble=False)
+    path = ensure_reason_model(tmp_path, "q4_0")
+    assert calls == [(assembled.path.name, derived.path.name, "q4_0")] and path.read_bytes() == b"re-derived"
+    assert ensure_reason_model(tmp_path, "q4_0", assemble=False) == path and len(calls) == 1
+    assert derived.path.stat().st_size > 100_000_000  # the session's file is untouched
 
 
 def test_unknown_embedding_types_are_refused(tmp_path):

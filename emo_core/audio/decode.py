@@ -6,7 +6,7 @@
 Probing uses moviepy's ``ffmpeg_parse_infos`` and decoding the ffmpeg binary moviepy uses (the one
 shipped by imageio-ffmpeg), so no system ffmpeg is needed. The track is decoded at its *native* rate
 and resampled to 16 kHz with soxr: moviepy's ``to_soundarray(fps=16000)`` on a 44.1 kHz track returns
-near-silence (see STACK.md). soxr is the resampler ``librosa.resample`` calls by default (same
+near-silence (moviepy 2.2.1). soxr is the resampler ``librosa.resample`` calls by default (same
 samples, checked); it is called directly because importing librosa costs 4-7 s on a cold 2-core machine.
 
 ffmpeg is piped to float32 mono directly rather than through moviepy's ``AudioFileClip``, which reads

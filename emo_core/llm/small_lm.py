@@ -2,9 +2,9 @@
 
 llama.cpp is the runtime because it meets the reason-text budget on two CPU cores: the 270M Q4_K_M
 GGUF loads in well under 2 s and decodes at tens of tokens per second, where transformers first
-dequantises it to fp32 (tens of seconds to load, a few GB of memory; see ``shared/STACK.md``). The
-real deployment models keep the transformers path (``emo_core.backends``); this class is only for the
-embedded offline default.
+dequantises it to fp32 (tens of seconds to load, a few GB of memory; ``benchmarks/bench_small_lm.py``
+tries that path). The real deployment models keep the transformers path (``emo_core.backends``); this
+class is only for the embedded offline default.
 
     lm = get_small_lm()                       # one shared instance per process and configuration
     for piece in lm.stream("Cues: ...", max_tokens=60, stop=["\\n"]):
