@@ -85,7 +85,7 @@ def cold_start() -> None:
         from gradio_client import Client, handle_file
 
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        client.predict(handle_file(str(ROOT / "ui" / "assets" / "astronaut.jpg")), "mikels8", api_name="/analyze_image")
+        client.predict(handle_file(str(ROOT / "assets" / "astronaut.jpg")), "mikels8", api_name="/analyze_image")
         print(f"app cold start until the first analysis is answered: {time.perf_counter() - started:.1f} s")
         print(f"app server resident memory after it: {psutil.Process(server.pid).memory_info().rss / 2**20:.0f} MiB")
     finally:

@@ -1,6 +1,6 @@
 """Test and benchmark images, generated from registry data (scikit-image) or drawn; none in git.
 
-Run as a script to (re)write the app's example images into ``ui/assets/``:
+Run as a script to (re)write the app's example images into ``assets/``:
 
     python -m tests.media
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-ASSETS = Path(__file__).resolve().parent.parent / "ui" / "assets"  # the app's examples (package data of ui)
+ASSETS = Path(__file__).resolve().parent.parent / "assets"  # the app's examples
 
 
 def astronaut() -> Image.Image:

@@ -135,10 +135,9 @@ def test_the_wheel_ships_every_file_of_the_packages_and_nothing_else(wheel):
     shipped = {name for name in names if name.split("/")[0] in PACKAGE_DIRS}
     assert shipped == files_on_disk()
     data_files = {name for name in shipped if not name.endswith(".py")}
-    # what the code reads: EmoVIT's and Emotion-LLaMA's prompts, the ImageNet names, the example images
+    # what the library reads: EmoVIT's and Emotion-LLaMA's prompts, the ImageNet names
     assert {"emo_core/prompts/categorical.txt", "emo_core/prompts/emotion_llama_tasks.txt",
-            "emo_core/prompts/reason_fewshot_video.txt", "emo_core/data/imagenet_classes.txt",
-            "ui/assets/astronaut.jpg"} <= data_files
+            "emo_core/prompts/reason_fewshot_video.txt", "emo_core/data/imagenet_classes.txt"} <= data_files
     assert "app.py" in names
     assert not [name for name in names if "__pycache__" in name or name.startswith(("tests/", "benchmarks/"))]
 
@@ -179,8 +178,7 @@ def test_the_unpacked_wheel_reads_its_own_files_from_any_folder(wheel, tmp_path)
         assert len(imagenet_classes()) == 1000
         for modality in FEWSHOT_TEMPLATES:
             assert build_prompt("joy", ["one face"], modality).endswith("Reason:")
-        examples = sorted(path.name for path in image_tab.ASSETS.glob("*.jpg"))
-        assert image_tab.ASSETS.is_relative_to(site) and len(examples) == 4, (image_tab.ASSETS, examples)
+        assert not list(image_tab.ASSETS.glob("*.jpg"))  # the examples live in a checkout only; the tab then has none
         print("ok")
     """)
     # Run from an empty folder with the unpacked wheel first on the path: the checkout is not importable

@@ -21,7 +21,7 @@ from . import downloads, render
 from .errors import toast_text, user_errors
 from .markdown_text import UNTRUSTED_MARKDOWN
 
-ASSETS = Path(__file__).resolve().parent / "assets"  # package data: installed with the package
+ASSETS = Path(__file__).resolve().parent.parent / "assets"  # the checkout's examples (not in the wheel: none there)
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
 CLASS_SET_CHOICES = [(CLASS_SETS[key].display, key) for key in IMAGE_CLASS_SETS]
 CUE_HEADERS = ["attribute", "value"]
