@@ -1,7 +1,8 @@
 """The "Image emotion" tab: one image -> label, reason, chart, boxed faces and cues; or many -> a CSV.
 
-Events a client may call: ``/analyze_image`` (file, class-set key[, backend, model]) and
-``/analyze_images`` (files, class-set key[, backend, model]); backend and model default to the settings.
+Events a client may call: ``/analyze_image`` (file, class set[, backend, model]) and
+``/analyze_images`` (files, class set[, backend, model]); backend and model default to the settings. A
+class set is a key of the menu (``mikels8``) or a dataset that uses it (``emoset``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from pathlib import Path
 import gradio as gr
 
 import emo_core
-from emo_core import IMAGE_CLASS_SETS, CLASS_SETS, Settings
+from emo_core import IMAGE_CLASS_SETS, Settings, class_set_menu, get_class_set
 
 from . import render
 from .errors import user_errors
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
-CLASS_SET_CHOICES = [(CLASS_SETS[key].display, key) for key in IMAGE_CLASS_SETS]
+CLASS_SET_CHOICES = class_set_menu(IMAGE_CLASS_SETS)  # class sets and the datasets that use them
 CUE_HEADERS = ["attribute", "value"]
 BACKEND_CHOICES = [("offline (CPU, bundled models)", "offline"), ("hf (transformers model)", "hf"),
                    ("openai (OpenAI-compatible endpoint)", "openai")]
@@ -42,7 +43,7 @@ def analyze_one(image_path: str | None, class_set: str, settings: Settings):
     result = emo_core.analyze_image(image_path, class_set, backend=settings.backend, settings=settings)
     for note in result.notes:
         gr.Info(note)
-    chart = render.bar_chart(result.distribution, result.label, CLASS_SETS[class_set].title) \
+    chart = render.bar_chart(result.distribution, result.label, get_class_set(result.class_set).title) \
         if result.distribution else None
     return (
         render.answer_markdown(result),
@@ -62,12 +63,13 @@ def analyze_many(files: list[str] | None, class_set: str, settings: Settings, pr
     def report(done: int, total: int, name: str) -> None:
         progress((done, total), desc=f"analysing {name}", unit="images")
 
-    rows = emo_core.analyze_images(paths, class_set, backend=settings.backend, settings=settings, progress=report)
-    csv_text = emo_core.rows_to_csv(rows, class_set)
+    chosen = get_class_set(class_set)
+    rows = emo_core.analyze_images(paths, chosen.key, backend=settings.backend, settings=settings, progress=report)
+    csv_text = emo_core.rows_to_csv(rows, chosen.key)
     out_dir = Path(tempfile.mkdtemp(prefix="emolens-batch-"))
-    csv_path = out_dir / f"emotions_{class_set}.csv"
+    csv_path = out_dir / f"emotions_{chosen.key}.csv"
     csv_path.write_text(csv_text, encoding="utf-8")
-    labels = CLASS_SETS[class_set].labels
+    labels = chosen.labels
     table = [[r["file"], r["label"], r["confidence"], r["faces"], r["expressions"], r["error"]]
              for r in (row.as_row(labels) for row in rows)]
     return table, str(csv_path)
@@ -83,7 +85,8 @@ def build(settings: Settings) -> None:
         with gr.Row():
             with gr.Column(scale=1):
                 image_in = gr.File(label="Image", file_types=IMAGE_TYPES, type="filepath", elem_id="image-input")
-                class_set = gr.Dropdown(CLASS_SET_CHOICES, value="mikels8", label="Class set", elem_id="class-set")
+                class_set = gr.Dropdown(CLASS_SET_CHOICES, value=settings.image_class_set, label="Class set",
+                                        elem_id="class-set")
                 with gr.Accordion("Model backend", open=False):
                     backend = gr.Dropdown(BACKEND_CHOICES, value=settings.backend, label="Backend",
                                           elem_id="backend")
