@@ -11,7 +11,8 @@ Importing this package loads no model; models load on first use.
 from .backends import BACKENDS, Backend, get_backend
 from .errors import (BackendError, CapabilityError, EmoError, InputTooLargeError, InvalidInputError,
                      UnknownClassSetError)
-from .labels import CLASS_SETS, IMAGE_CLASS_SETS, VIDEO_CLASS_SETS, ClassSet, get_class_set
+from .labels import (CLASS_SETS, DATASET_NAMES, IMAGE_CLASS_SETS, VIDEO_CLASS_SETS, ClassSet, ClassSetChoice,
+                     class_set_menu, get_class_set, resolve_class_set)
 from .parsing import ParsedAnswer, format_prediction, parse_prediction
 from .image_io import LoadedImage, load_image
 from .settings import Settings
@@ -26,4 +27,5 @@ __all__ = [
     "ParsedAnswer", "Settings", "UnknownClassSetError", "VIDEO_CLASS_SETS", "analyze_image", "analyze_images",
     "LoadedImage", "format_prediction", "get_backend", "get_class_set", "load_image", "parse_prediction",
     "rows_to_csv", "warm_up", "VideoEmotionResult", "analyze_video", "analyze_video_stream",
+    "DATASET_NAMES", "ClassSetChoice", "class_set_menu", "resolve_class_set",
 ]

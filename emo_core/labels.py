@@ -1,12 +1,16 @@
 """Emotion class sets of the benchmarks both papers evaluate on, and the synonyms used to read answers.
 
-A class set is chosen by its key (``mikels8``, ``emotion6``, ...). The label lists, and which paper
-evaluates on which set, are in ``docs/papers.md``; the order of each list is the order shown in
-prompts and charts.
+A class set is chosen by its key (``mikels8``, ``emotion6``, ...) or by the name of a dataset that
+uses it (``emoset``, ``fi``, ``abstract``, ``artphoto``, ``iapsa`` -> ``mikels8``; ``fer2013`` ->
+``fer7``; ``merr`` -> ``merr9``; ``dfew`` -> ``dfew7``; ...). Every place that takes a class set (the
+library, the CLI, the settings, the app's API) goes through ``resolve_class_set``, which ignores
+case and punctuation ("EmoSet", "Mikels-8") and says which dataset was asked for. The label lists
+are in ``docs/papers.md``; the order of each list is the order shown in prompts and charts.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .errors import UnknownClassSetError
@@ -82,13 +86,77 @@ SYNONYM_GROUPS: tuple[frozenset[str], ...] = tuple(
 _GROUP_OF: dict[str, frozenset[str]] = {word: group for group in SYNONYM_GROUPS for word in group}
 
 
-def get_class_set(key: str) -> ClassSet:
-    try:
-        return CLASS_SETS[key]
-    except KeyError:
+def _normal(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.casefold())
+
+
+def _name_table() -> dict[str, tuple[str, str]]:
+    """normalised name -> (class-set key, dataset name or ""). A dataset named like a key
+    ("emotion6", "mer2023") counts as the dataset, so the answer says which dataset was meant."""
+    names = {}
+    for class_set in CLASS_SETS.values():
+        names[_normal(class_set.key)] = names[_normal(class_set.title)] = (class_set.key, "")
+    for class_set in CLASS_SETS.values():
+        for dataset in class_set.datasets:
+            if names.get(_normal(dataset), (class_set.key,))[0] != class_set.key:
+                raise AssertionError(f"dataset {dataset} is spelled like another class set's key")
+            names[_normal(dataset)] = (class_set.key, dataset)
+    return names
+
+
+_NAMES = _name_table()
+
+DATASET_NAMES: dict[str, str] = {_normal(d): d for s in CLASS_SETS.values() for d in s.datasets}
+"""Accepted dataset names (lower case) -> the dataset's own spelling ("emoset" -> "EmoSet")."""
+
+
+@dataclass(frozen=True)
+class ClassSetChoice:
+    """What a class-set name resolved to: the class set, and the dataset it named ("" for a plain key)."""
+
+    class_set: ClassSet
+    dataset: str
+
+    @property
+    def key(self) -> str:
+        return self.class_set.key
+
+
+def resolve_class_set(name: str) -> ClassSetChoice:
+    """The class set a key, title or dataset name stands for (case and punctuation ignored)."""
+    found = _NAMES.get(_normal(name)) if isinstance(name, str) else None
+    if found is None:
         raise UnknownClassSetError(
-            f"unknown class set {key!r}; choose one of: {', '.join(CLASS_SETS)}"
-        ) from None
+            f"unknown class set {str(name)[:40]!r}; choose a class set ({', '.join(CLASS_SETS)}) "
+            f"or a dataset ({', '.join(DATASET_NAMES)})"
+        )
+    key, dataset = found
+    return ClassSetChoice(CLASS_SETS[key], dataset)
+
+
+def get_class_set(name: str) -> ClassSet:
+    """The class set of a key or dataset name (see ``resolve_class_set``)."""
+    return resolve_class_set(name).class_set
+
+
+def class_set_name(name: str) -> str:
+    """The one spelling of ``name`` that menus and settings use: the dataset's name in lower case
+    ("EmoSet" -> "emoset") or the class set's key ("Mikels-8" -> "mikels8")."""
+    choice = resolve_class_set(name)
+    return _normal(choice.dataset) if choice.dataset else choice.key
+
+
+def class_set_menu(keys: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
+    """(shown text, value) pairs for a menu of the class sets ``keys``, each followed by the datasets
+    that use it under their own names (a dataset named like its class set is listed once)."""
+    menu = []
+    for key in keys:
+        class_set = CLASS_SETS[key]
+        menu.append((class_set.display, key))
+        for dataset in class_set.datasets:
+            if _normal(dataset) != key:
+                menu.append((f"{dataset} ({len(class_set.labels)}): " + ", ".join(class_set.labels), _normal(dataset)))
+    return menu
 
 
 def label_for_word(word: str, labels: tuple[str, ...] | list[str]) -> str | None:

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from .errors import UnknownClassSetError
+from .labels import IMAGE_CLASS_SETS, VIDEO_CLASS_SETS, class_set_name, get_class_set
+
 ENV_PREFIX = "EMO_"
 
 
@@ -45,6 +48,12 @@ class Settings:
         default=1920, metadata={"help": "larger images are downscaled to this longest side before analysis"}
     )
     max_batch_images: int = field(default=50, metadata={"help": "most images in one multi-file analysis"})
+    image_class_set: str = field(default="mikels8", metadata={
+        "help": "class set the image tab starts with: a key (mikels8, emotion6, ...) or a dataset "
+                "(emoset, fi, fer2013, ...)"})
+    video_class_set: str = field(default="mer2023", metadata={
+        "help": "class set of video analysis (the video tab, merr_annotate): a key (mer2023, merr9, dfew7) or a "
+                "dataset (merr, dfew, ...)"})
     min_face_score: float = field(default=0.5, metadata={"help": "face detector confidence threshold"})
     max_faces: int = field(default=20, metadata={"help": "most faces classified per image"})
     video_sample_fps: float = field(default=5.0, metadata={"help": "frames per second examined for faces and action units"})
@@ -106,6 +115,8 @@ class Settings:
         from .model_choice import parse_allowlist  # here: that module imports this one
 
         parse_allowlist(self.model_allowlist)  # a malformed entry fails at start, not at a visitor's request
+        self.image_class_set = _class_set_setting("image_class_set", self.image_class_set, IMAGE_CLASS_SETS)
+        self.video_class_set = _class_set_setting("video_class_set", self.video_class_set, VIDEO_CLASS_SETS)
         if not 0.0 <= self.min_face_score <= 1.0:
             raise ValueError(f"min_face_score must be in [0, 1], got {self.min_face_score}")
 
@@ -130,6 +141,18 @@ class Settings:
 
     def to_dict(self) -> dict:
         return {f.name: str(v) if isinstance(v := getattr(self, f.name), Path) else v for f in fields(self)}
+
+
+def _class_set_setting(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` in the spelling menus use, if it names one of the ``allowed`` class sets."""
+    try:
+        key = get_class_set(value).key
+    except UnknownClassSetError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    if key not in allowed:
+        raise ValueError(f"{name}: {value!r} is the {key} class set; choose one of {', '.join(allowed)} "
+                         "or a dataset that uses them")
+    return class_set_name(value)
 
 
 def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:

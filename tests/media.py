@@ -126,14 +126,45 @@ def jaw_drop(frame: np.ndarray, amount: float) -> np.ndarray:
     return cv2.remap(frame, xs, ys - shift, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def expression_frames(n_frames: int = 90, peak: int = 50, rise: int = 8, amount: float = 16.0) -> list[np.ndarray]:
+# FaceMesh puts the astronaut's eyes in `face_frame()` at these (x, upper lid y, lower lid y): landmarks
+# 159/145 and 386/374, measured once like MOUTH_XY.
+EYE_LIDS = ((264, 117, 126), (316, 120, 128))
+BLINK_LEVELS = (0.6, 1.0, 1.0, 1.0, 0.6)  # eye closure over the 5 frames of a blink (1/6 s at 30 fps)
+
+
+def blink(frame: np.ndarray, level: float) -> np.ndarray:
+    """The frame with both upper lids slid down over the eyes, ``level`` 1 reaching the lower lids:
+    the skin above each eye is stretched down to the lower lid, covering the eye (AU45)."""
+    import cv2
+
+    if level <= 0:
+        return frame.copy()
+    height, width = frame.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    shift = np.zeros_like(ys)
+    for x, upper, lower in EYE_LIDS:
+        top, bottom = upper - 9.0, lower + 1.5  # from the lid crease to just below the lower lid
+        across = np.exp(-((xs - x) ** 2) / (2 * 9.0 ** 2))
+        ramp = np.clip((ys - top) / (bottom - top), 0, 1) * (ys <= bottom)
+        shift += level * (bottom - upper) * ramp * across
+    return cv2.remap(frame, xs, ys - shift, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def expression_frames(n_frames: int = 90, peak: int = 50, rise: int = 8, amount: float = 16.0,
+                      blinks: tuple[int, ...] = ()) -> list[np.ndarray]:
     """Frames of a neutral face whose jaw drops from frame ``peak - rise`` to a maximum at ``peak``
-    and closes again by ``peak + rise``."""
+    and closes again by ``peak + rise``; with a blink (``BLINK_LEVELS``) centred on each frame of
+    ``blinks``."""
     base = face_frame()
+    closure = np.zeros(n_frames)
+    for centre in blinks:
+        for offset, level in enumerate(BLINK_LEVELS, start=-(len(BLINK_LEVELS) // 2)):
+            if 0 <= centre + offset < n_frames:
+                closure[centre + offset] = max(closure[centre + offset], level)
     frames = []
     for index in range(n_frames):
         level = max(0.0, 1.0 - abs(index - peak) / rise)
-        frames.append(jaw_drop(base, amount * level))
+        frames.append(blink(jaw_drop(base, amount * level), closure[index]))
     return frames
 
 

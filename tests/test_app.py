@@ -35,6 +35,17 @@ def test_client_batch_gives_table_and_csv(client, images):
     assert text.startswith("file,label,confidence") and "group5.jpg" in text
 
 
+def test_client_names_the_class_set_by_its_dataset(client, images, clips):
+    *_, result = client.predict(handle_file(str(images["astronaut"])), "emoset", api_name="/analyze_image")
+    assert (result["class_set"], result["dataset"], result["label"]) == ("mikels8", "EmoSet", "amusement")
+    table, csv_path = client.predict([handle_file(str(images["astronaut"]))], "fer2013", api_name="/analyze_images")
+    assert table["data"][0][1] == "happy" and Path(csv_path).name == "emotions_fer7.csv"
+    *_, merr, _ = client.predict(handle_file(str(clips["mute"])), "dfew", "emotion", api_name="/analyze_video")
+    assert (merr["provenance"]["class_set"], merr["provenance"]["dataset"]) == ("dfew7", "DFEW")
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict(handle_file(str(images["astronaut"])), "imagenet", api_name="/analyze_image")
+
+
 @pytest.mark.parametrize("content, message", [(b"", "empty"), (b"GIF89a\x00\x00", "not an image"),
                                                (b"plain text, not a picture", "not an image")])
 def test_client_gets_clear_errors_and_server_keeps_serving(client, images, tmp_path, content, message):

@@ -112,3 +112,15 @@ def test_offline_score_is_a_log_distribution(images, settings):
     scores = backend.score(user_message("any", image=str(images["astronaut"])), ["happy", "sad", "neutral"])
     assert sum(math.exp(v) for v in scores.values()) == pytest.approx(1.0)
     assert max(scores, key=scores.get) == "happy"
+
+
+def test_results_report_the_class_set_key_and_the_dataset_asked_for(images, settings):
+    by_dataset = analyze_image(images["astronaut"], "EmoSet", settings=settings)
+    by_key = analyze_image(images["astronaut"], "mikels8", settings=settings)
+    assert (by_dataset.class_set, by_dataset.dataset) == ("mikels8", "EmoSet")
+    assert (by_key.class_set, by_key.dataset) == ("mikels8", "")
+    assert by_dataset.distribution == by_key.distribution and by_dataset.to_dict()["dataset"] == "EmoSet"
+    rows = analyze_images([images["astronaut"]], "fer2013", settings=settings)
+    assert rows[0].result.class_set == "fer7" and rows[0].result.label == "happy"
+    with pytest.raises(UnknownClassSetError):
+        analyze_images([images["astronaut"]], "imagenet", settings=settings)

@@ -71,3 +71,63 @@ def test_synonyms_never_cross_into_ambiguous_labels():
     assert label_for_word("joyful", EMOTION6) == "joy"
     assert label_for_word("worried", CLASS_SETS["mer2023"].labels) == "worried"
     assert label_for_word("anxious", CLASS_SETS["mer2023"].labels) == "worried"
+
+
+# The datasets the papers evaluate on and the class set each uses (shared/PAPERS.md), written out here.
+DATASET_CLASS_SETS = {
+    "emoset": "mikels8", "fi": "mikels8", "abstract": "mikels8", "artphoto": "mikels8", "iapsa": "mikels8",
+    "emotion6": "emotion6", "emotionroi": "emotionroi", "unbiasedemo": "unbiasedemo", "webemo": "webemo7",
+    "fer2013": "fer7", "mer2023": "mer2023", "merr": "merr9", "dfew": "dfew7",
+}
+
+
+@pytest.mark.parametrize("dataset, key", DATASET_CLASS_SETS.items())
+def test_a_dataset_name_stands_for_its_class_set(dataset, key):
+    from emo_core import resolve_class_set
+
+    choice = resolve_class_set(dataset)
+    assert choice.key == key and get_class_set(dataset) is CLASS_SETS[key]
+    assert choice.dataset.casefold() == dataset  # the dataset's own spelling, e.g. "EmoSet"
+    assert resolve_class_set(choice.dataset).key == key  # any case
+
+
+@pytest.mark.parametrize("name, key, dataset", [
+    ("mikels8", "mikels8", ""), ("Mikels-8", "mikels8", ""), (" FER-7 ", "fer7", ""), ("EmoSet", "mikels8", "EmoSet"),
+    ("IAPSa", "mikels8", "IAPSa"), ("merr_9", "merr9", ""), ("Emotion6", "emotion6", "Emotion6"),
+])
+def test_keys_titles_and_datasets_resolve_ignoring_case_and_punctuation(name, key, dataset):
+    from emo_core import resolve_class_set
+
+    choice = resolve_class_set(name)
+    assert (choice.key, choice.dataset) == (key, dataset)
+
+
+@pytest.mark.parametrize("name", ["", "imagenet", "emo set 2", None, 8])
+def test_unknown_names_are_typed_errors_that_list_the_choices(name):
+    with pytest.raises(UnknownClassSetError) as error:
+        get_class_set(name)
+    assert "emoset" in str(error.value) and "mikels8" in str(error.value)
+
+
+def test_menus_offer_every_dataset_once_and_only_names_the_resolver_accepts():
+    from emo_core import VIDEO_CLASS_SETS, class_set_menu
+
+    image, video = class_set_menu(IMAGE_CLASS_SETS), class_set_menu(VIDEO_CLASS_SETS)
+    values = [value for _, value in image + video]
+    assert len(values) == len(set(values))
+    assert set(values) == set(DATASET_CLASS_SETS) | set(CLASS_SETS)
+    for shown, value in image + video:
+        assert ", ".join(get_class_set(value).labels) in shown
+    assert {get_class_set(value).key for _, value in image} == set(IMAGE_CLASS_SETS)
+
+
+def test_settings_take_dataset_names_and_refuse_the_wrong_kind():
+    from emo_core import Settings
+
+    settings = Settings.from_env({"EMO_IMAGE_CLASS_SET": "EmoSet", "EMO_VIDEO_CLASS_SET": "DFEW"})
+    assert (settings.image_class_set, settings.video_class_set) == ("emoset", "dfew")  # as the menus spell them
+    assert Settings.from_args(["--image-class-set", "Mikels-8"], env={}).image_class_set == "mikels8"
+    with pytest.raises(ValueError, match="image_class_set.*unknown class set"):
+        Settings(image_class_set="imagenet")
+    with pytest.raises(ValueError, match="video_class_set: 'fer2013' is the fer7 class set"):
+        Settings(video_class_set="fer2013")

@@ -27,6 +27,11 @@ def test_peak_frame_transcript_and_merr(clips, settings):
     assert validate_record(result.merr) == []
     assert result.merr["peak_index"] == result.peak_index and result.merr["text"] == result.transcript
     assert result.merr["smp_reason_caption"] == result.reason
+    provenance = result.merr["provenance"]
+    assert provenance["reason_source"] == ("small_lm" if result.reason_by_model else "template")
+    assert provenance["au_source"] == "landmark_proxies" and provenance["tone_source"] == "rules"
+    assert result.merr["multimodal_description"] == result.description and result.tone in result.description
+    assert (result.class_set, result.dataset) == ("mer2023", "MER2023")
     assert result.answer.startswith(f"Predicted emotion: {result.label}. Reason: ")
     assert sum(result.distribution.values()) == pytest.approx(1.0)
     assert set(result.distribution) == {"neutral", "angry", "happy", "sad", "worried", "surprise"}
@@ -110,6 +115,8 @@ def test_real_model_backends_answer_the_emotion_llama_prompt(clips, family, sees
     assert sum(result.distribution.values()) == pytest.approx(1.0)  # hf models score every label
     assert result.label in result.distribution and result.basis.startswith("model likelihood")
     assert validate_record(result.merr) == [] and result.merr["smp_reason_caption"] == result.reason
+    assert result.merr["provenance"]["reason_source"] == "model"
+    assert result.merr["provenance"]["reason_model"] == result.backend
     assert any("peak frame" in note for note in result.notes) == (sees == "peak frame")
 
 
@@ -186,3 +193,56 @@ def test_constant_rate_landscape_clip_is_downscaled_keeping_its_shape(clips):
     assert info.size == (320, 180) and info.fps == FPS and info.frame_count == 4 * FPS
     assert info.notes == []  # not rotated, not variable-rate
     assert frames_between(info, PEAK, PEAK).frames[0].shape == (180, 320, 3)
+
+
+BLINKS = (18, 36, 60, 96)  # blink centres: on sampled frames (every 6th at 5 fps), one on the jaw-drop peak
+CLOSED = {centre + offset for centre in BLINKS for offset in (-1, 0, 1)}  # media.BLINK_LEVELS at 1.0
+
+
+@pytest.fixture(scope="module")
+def blink_clip(tmp_path_factory):
+    """The jaw-drop clip (peak at frame 60) with four blinks, no audio."""
+    frames = media.expression_frames(n_frames=4 * FPS, peak=PEAK, blinks=BLINKS)
+    path = tmp_path_factory.mktemp("blinks") / "blinks.mp4"
+    return media_av.mux_video(media.frame_function(frames, FPS), None, path, FPS, duration=4.0)
+
+
+def test_a_blink_is_not_a_lid_tightener_and_never_the_peak(blink_clip, settings):
+    result = analyze_video(blink_clip, "mer2023", settings=settings, task="emotion")
+    series = result.au_series
+    at = {round(t * FPS): position for position, t in enumerate(series["time"])}
+    assert set(BLINKS) <= set(at), "the blinks were not sampled"
+    for frame in BLINKS:
+        position = at[frame]
+        assert series["AU45"][position] >= 1.0, (frame, "the blink was not seen")
+        assert series["AU05"][position] == series["AU06"][position] == series["AU07"][position] == 0, frame
+    open_frames = [p for f, p in at.items() if f not in CLOSED]
+    assert max(series["AU45"][p] for p in open_frames) == 0
+    assert max(series["AU07"][p] for p in open_frames) < 1.0
+    # the peak: beside the blink that hides the jaw-drop peak, on open eyes, jaw dropped
+    assert result.peak_index not in CLOSED and abs(result.peak_index - PEAK) <= 6
+    assert "AU26" in result.peak_aus and not {"AU45", "AU07"} & set(result.peak_aus)
+    assert not {"AU45", "AU07"} & set(result.rule_aus)
+    assert "AU15" not in result.peak_aus  # the open jaw does not pull the lip corners down
+    assert result.merr["pseu_emotion"] != "angry"
+
+
+@pytest.mark.parametrize("hidden, missed, one_track", [((12, 18), 1, True), ((12, 24), 2, True),
+                                                       ((12, 36), 4, False)])
+def test_the_face_track_bridges_one_or_two_missed_detections(tmp_path, settings, hidden, missed, one_track):
+    """The face is hidden (an empty dark frame) over frames [hidden): the detector misses it on
+    ``missed`` sampled frames. One track still covers the whole clip after one or two misses; after
+    four the face that comes back is a new track, and the longer piece (after the gap) is analysed."""
+    frames = media.expression_frames(n_frames=4 * FPS, peak=PEAK)
+    empty = np.full_like(frames[0], (30, 30, 40))
+    frames = [empty if hidden[0] <= index < hidden[1] else frame for index, frame in enumerate(frames)]
+    clip = media_av.mux_video(media.frame_function(frames, FPS), None, tmp_path / "hidden.mp4", FPS, duration=4.0)
+    result = analyze_video(clip, "mer2023", settings=settings, task="emotion")
+    assert result.video["faces_per_sampled_frame"].count(0) == missed
+    times = result.au_series["time"]
+    if one_track:
+        assert times[0] == 0.0 and times[-1] > 3.5
+        assert len(times) == len(result.video["faces_per_sampled_frame"]) - missed
+    else:
+        assert times[0] == pytest.approx(hidden[1] / FPS) and times[-1] > 3.5
+    assert abs(result.peak_index - PEAK) <= 1

@@ -1,9 +1,10 @@
 """The "Image emotion" tab: one image -> label, reason, chart, boxed faces and cues; or many -> a CSV.
 
-Events a client may call: ``/analyze_image`` (file, class-set key[, backend, model]) and
-``/analyze_images`` (files, class-set key[, backend, model]). Backend and model default to the
-configured ones; another pair is accepted only when the operator turned model switching on and
-allow-listed it (``emo_core.model_choice``), and the model picker is shown only then.
+Events a client may call: ``/analyze_image`` (file, class set[, backend, model]) and
+``/analyze_images`` (files, class set[, backend, model]). A class set is a key of the menu (``mikels8``)
+or a dataset that uses it (``emoset``). Backend and model default to the configured ones; another pair
+is accepted only when the operator turned model switching on and allow-listed it
+(``emo_core.model_choice``), and the model picker is shown only then.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 import emo_core
-from emo_core import IMAGE_CLASS_SETS, CLASS_SETS, Settings
+from emo_core import IMAGE_CLASS_SETS, Settings, class_set_menu, get_class_set
 from emo_core.backends import backend_lease
 from emo_core.model_choice import choose_model, configured_option, model_options
 
@@ -23,7 +24,7 @@ from .markdown_text import UNTRUSTED_MARKDOWN
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"  # the checkout's examples (not in the wheel: none there)
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
-CLASS_SET_CHOICES = [(CLASS_SETS[key].display, key) for key in IMAGE_CLASS_SETS]
+CLASS_SET_CHOICES = class_set_menu(IMAGE_CLASS_SETS)  # class sets and the datasets that use them
 CUE_HEADERS = ["attribute", "value"]
 BACKEND_NAMES = {"offline": "offline (CPU, bundled models)", "hf": "hf (transformers model)",
                  "openai": "openai (OpenAI-compatible endpoint)"}
@@ -42,7 +43,7 @@ def analyze_one(image_path: str | None, class_set: str, settings: Settings):
         result = emo_core.analyze_image(image_path, class_set, backend=backend, settings=settings)
     for note in result.notes:
         gr.Info(toast_text(note))
-    chart = render.bar_chart(result.distribution, result.label, CLASS_SETS[class_set].title) \
+    chart = render.bar_chart(result.distribution, result.label, get_class_set(result.class_set).title) \
         if result.distribution else None
     return (
         render.answer_markdown(result),
@@ -62,14 +63,15 @@ def analyze_many(files: list[str] | None, class_set: str, settings: Settings, cs
     def report(done: int, total: int, name: str) -> None:
         progress((done, total), desc=f"analysing {name}", unit="images")
 
+    chosen = get_class_set(class_set)
     with backend_lease(settings.backend, settings) as backend:
-        rows = emo_core.analyze_images(paths, class_set, backend=backend, settings=settings, progress=report)
-    labels = CLASS_SETS[class_set].labels
+        rows = emo_core.analyze_images(paths, chosen.key, backend=backend, settings=settings, progress=report)
+    labels = chosen.labels
     table = [[r["file"], r["label"], r["confidence"], r["faces"], r["expressions"], r["error"]]
              for r in (row.as_row(labels) for row in rows)]
     with downloads.request_folder() as folder:
-        csv_path = folder / f"emotions_{class_set}.csv"
-        csv_path.write_text(emo_core.rows_to_csv(rows, class_set), encoding="utf-8")
+        csv_path = folder / f"emotions_{chosen.key}.csv"
+        csv_path.write_text(emo_core.rows_to_csv(rows, chosen.key), encoding="utf-8")
         return table, downloads.publish(csv_component, csv_path)
 
 
@@ -83,7 +85,8 @@ def build(settings: Settings) -> None:
         with gr.Row():
             with gr.Column(scale=1):
                 image_in = gr.File(label="Image", file_types=IMAGE_TYPES, type="filepath", elem_id="image-input")
-                class_set = gr.Dropdown(CLASS_SET_CHOICES, value="mikels8", label="Class set", elem_id="class-set")
+                class_set = gr.Dropdown(CLASS_SET_CHOICES, value=settings.image_class_set, label="Class set",
+                                        elem_id="class-set")
                 options = model_options(settings)
                 configured = configured_option(settings)
                 # Without switching the picker is hidden, but it stays in the layout so that the API's

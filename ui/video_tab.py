@@ -1,6 +1,6 @@
 """The "Video + audio" tab: a raw clip -> label, streamed reason, peak frame, AU and voice plots,
 transcript and the MERR record (downloadable). Event a client may call: ``/analyze_video``
-(video file, class-set key, task)."""
+(video file, class-set key or dataset name such as ``dfew``, task)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import gradio as gr
 from PIL import Image
 
 import emo_core
-from emo_core import CLASS_SETS, VIDEO_CLASS_SETS, Settings
+from emo_core import VIDEO_CLASS_SETS, Settings, class_set_menu
 from emo_core.backends import backend_lease
 
 from . import downloads, render
 from .errors import toast_text, user_errors
 from .markdown_text import UNTRUSTED_MARKDOWN, escape_markdown
 
-CLASS_SET_CHOICES = [(CLASS_SETS[key].display, key) for key in VIDEO_CLASS_SETS]
+CLASS_SET_CHOICES = class_set_menu(VIDEO_CLASS_SETS)  # class sets and the datasets that use them
 TASK_CHOICES = [("Emotion + reason ([reason])", "reason"), ("Emotion only ([emotion])", "emotion")]
 
 
@@ -88,7 +88,8 @@ def build(settings: Settings) -> None:
         with gr.Row():
             with gr.Column(scale=1):
                 video_in = gr.Video(label="Video", sources=["upload", "webcam"], elem_id="video-input")
-                class_set = gr.Dropdown(CLASS_SET_CHOICES, value="mer2023", label="Class set", elem_id="video-class-set")
+                class_set = gr.Dropdown(CLASS_SET_CHOICES, value=settings.video_class_set, label="Class set",
+                                        elem_id="video-class-set")
                 task = gr.Radio(TASK_CHOICES, value="reason", label="Task", elem_id="video-task")
                 run = gr.Button("Analyse video", variant="primary", elem_id="video-btn")
             with gr.Column(scale=2):

@@ -23,7 +23,7 @@ from ..backends import Backend, get_backend, user_message
 from ..cues.perception import ImagePerception, get_perceiver
 from ..errors import EmoError
 from ..image_io import ImageSource, load_image
-from ..labels import get_class_set
+from ..labels import get_class_set, resolve_class_set
 from ..parsing import format_prediction, parse_prediction
 from ..settings import Settings
 from ..timing import Laps
@@ -48,7 +48,7 @@ class ImageEmotionResult:
     distribution: dict[str, float]  # over the class set, in its order; empty if the backend gave none
     reason: str
     answer: str  # "Predicted emotion: X. Reason: ..."
-    class_set: str
+    class_set: str  # the class set's key ("mikels8"), whatever name it was asked by
     basis: str  # what the label rests on, in words
     confidence: float
     faces: list[FaceResult]
@@ -58,6 +58,7 @@ class ImageEmotionResult:
     backend: str
     image_size: tuple[int, int]
     name: str = ""
+    dataset: str = ""  # the dataset the class set was asked by ("EmoSet"), "" when asked by its key
     timings: dict[str, float] = field(default_factory=dict)
     image: Image.Image | None = field(default=None, repr=False, compare=False)  # the analysed image
 
@@ -86,8 +87,8 @@ def analyze_image(
 ) -> ImageEmotionResult:
     """Classify the emotion of one image and explain it. Raises ``EmoError`` subclasses on bad input."""
     settings = settings or Settings.from_env()
-    chosen = get_class_set(class_set)
-    labels = list(chosen.labels)
+    chosen = resolve_class_set(class_set)
+    labels = list(chosen.class_set.labels)
     backend = backend if isinstance(backend, Backend) else get_backend(backend, settings)
     timings: dict[str, float] = {}
     lap = Laps(timings)
@@ -136,6 +137,7 @@ def analyze_image(
         backend=backend.model_label,
         image_size=loaded.image.size,
         name=loaded.name,
+        dataset=chosen.dataset,
         timings=timings,
         image=loaded.image,
     )
@@ -213,6 +215,7 @@ def analyze_images(
 ) -> list[BatchRow]:
     """``analyze_image`` over many images; a bad file becomes a row with its error, not a failure."""
     settings = settings or Settings.from_env()
+    get_class_set(class_set)  # an unknown class set is the caller's error, not every row's
     sources = list(sources)
     if len(sources) > settings.max_batch_images:
         raise EmoError(f"{len(sources)} images is over the limit of {settings.max_batch_images} per batch")

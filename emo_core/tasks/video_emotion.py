@@ -23,8 +23,8 @@ from .. import prompts
 from ..backends import Backend, get_backend, user_message
 from ..cues.perception import get_perceiver
 from ..errors import InvalidInputError
-from ..labels import get_class_set
-from ..merr import build_record
+from ..labels import ClassSetChoice, resolve_class_set
+from ..merr import build_record, set_reason
 from ..parsing import format_prediction, parse_prediction
 from ..settings import Settings
 from ..video.action_units import AU_CODES
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ..audio.analysis import AudioAnalysis
 
 TRANSCRIPT_WORDS_FOR_CUES = 40
+SMALL_LM_NAME = "Gemma 3 270M (llama.cpp)"
 
 
 @dataclass
@@ -45,7 +46,7 @@ class VideoEmotionResult:
     distribution: dict[str, float]
     reason: str
     answer: str  # "Predicted emotion: X. Reason: ..."
-    class_set: str
+    class_set: str  # the class set's key ("mer2023"), whatever name it was asked by
     basis: str
     confidence: float
     reason_by_model: bool  # True when a language model wrote the reason
@@ -68,6 +69,7 @@ class VideoEmotionResult:
     notes: list[str]
     backend: str
     timings: dict[str, float] = field(default_factory=dict)
+    dataset: str = ""  # the dataset the class set was asked by ("DFEW"), "" when asked by its key
     peak_frame: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
@@ -89,8 +91,8 @@ def analyze_video_stream(path, class_set: str = "mer2023", backend: Backend | st
     """Yields the result as soon as the cues and the label are known (reason still empty), then again
     each time the reason grows; the last item is final. ``task``: "emotion" (label only) or "reason"."""
     settings = settings or Settings.from_env()
-    chosen = get_class_set(class_set)
-    labels = list(chosen.labels)
+    chosen = resolve_class_set(class_set)
+    labels = list(chosen.class_set.labels)
     backend = backend if isinstance(backend, Backend) else get_backend(backend, settings)
     if task not in ("emotion", "reason"):
         raise ValueError(f"task must be 'emotion' or 'reason', got {task!r}")
@@ -108,7 +110,7 @@ def analyze_video_stream(path, class_set: str = "mer2023", backend: Backend | st
         timings.update({f"audio.{k}": v for k, v in audio.timings.items()})
         timings["audio"] = round(time.perf_counter() - clock, 4)
 
-        result = _cue_result(visual, audio, chosen.key, labels, backend)
+        result = _cue_result(visual, audio, chosen, labels, backend)
         if readable != path:
             result.notes.append("a streamed recording without a declared duration (e.g. from a webcam): "
                                 "its streams were copied into a file that declares it before reading")
@@ -124,12 +126,17 @@ def analyze_video_stream(path, class_set: str = "mer2023", backend: Backend | st
         result.timings["reason"] = round(time.perf_counter() - clock, 4)
     result.answer = format_prediction(result.label or "unparsed", result.reason) if task == "reason" \
         else f"Predicted emotion: {result.label or 'unparsed'}."
-    result.merr["smp_reason_caption"] = result.reason
+    if result.reason_by_model:
+        by_small_lm = backend.judges_from_cues
+        set_reason(result.merr, result.reason, "small_lm" if by_small_lm else "model",
+                   SMALL_LM_NAME if by_small_lm else backend.model_label)
+    else:
+        set_reason(result.merr, result.reason, "template" if result.reason else "none")
     result.timings["total"] = round(time.perf_counter() - started, 4)
     yield result
 
 
-def _cue_result(visual: VisualAnalysis, audio: "AudioAnalysis", class_set: str, labels: list[str],
+def _cue_result(visual: VisualAnalysis, audio: "AudioAnalysis", chosen: ClassSetChoice, labels: list[str],
                 backend: Backend) -> VideoEmotionResult:
     track_expression = None
     if visual.has_face and len(visual.expression_probs):
@@ -154,9 +161,10 @@ def _cue_result(visual: VisualAnalysis, audio: "AudioAnalysis", class_set: str, 
     merr = build_record(rule_aus=visual.peak_rule_aus, peak_aus=peak_aus,
                         visual_texts=[describe([code]) for code in peak_aus], tone=audio.tone,
                         peak_index=visual.peak_index, pseudo_label=visual.pseudo_label if visual.has_face else "",
-                        transcript=audio.transcript, reason=template)
+                        transcript=audio.transcript, reason=template, description=description,
+                        reason_source="template", class_set=chosen.key, dataset=chosen.dataset)
     return VideoEmotionResult(
-        label=label, distribution=distribution, reason="", answer="", class_set=class_set,
+        label=label, distribution=distribution, reason="", answer="", class_set=chosen.key, dataset=chosen.dataset,
         basis=basis if visual.has_face else basis + " (low confidence)", confidence=round(distribution[label], 4),
         reason_by_model=False, reason_note="template reason from the measured cues", transcript=audio.transcript,
         tone=audio.tone, expression_text=expression_text, description=description,
@@ -228,7 +236,7 @@ def _stream_offline_reason(result: VideoEmotionResult, visual, audio,
     outcome = stream.result
     result.reason = outcome.text
     result.reason_by_model = outcome.by_model
-    result.reason_note = ("written by a small base language model (Gemma 3 270M, llama.cpp) from the cues above; "
+    result.reason_note = (f"written by a small base language model ({SMALL_LM_NAME}) from the cues above; "
                            "it may add details the cues do not support"
                           if outcome.by_model else f"template reason: the language model's text was not used "
                                                    f"({outcome.problem})")

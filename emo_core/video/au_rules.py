@@ -5,6 +5,11 @@ Texts follow MERR's style ("AU04 -> frowns, furrowed brows"); combinations follo
 prototypes (Friesen & Ekman 1983) as MERR uses them (e.g. AU05 + AU26 -> surprise). A combination
 scores the mean intensity of its AUs when all of them are active; the best-scoring one is the
 pseudo-label, and no active AU at all means "neutral".
+
+Blinks are kept out of the peak rule: a frame with closing eyes is the worst frame to show an
+expression, and AU45 is movement, not expression. So AU45 is never one of the rule's "most frequent
+AUs", and frames with closing eyes (``action_units.eyes_closing``) are never the peak unless every
+frame has them.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections import Counter
 
 import numpy as np
 
-from .action_units import ACTIVE_THRESHOLD, AU_CODES
+from .action_units import ACTIVE_THRESHOLD, AU_CODES, eyes_closing
 
 AU_TEXT = {
     "AU01": "inner brows raised",
@@ -46,6 +51,7 @@ AU_COMBINATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 PEAK_TOP_AUS = 3  # "the most frequent active AUs": this many, by number of frames active
+NOT_EXPRESSION = ("AU45",)  # never among the peak rule's AUs
 
 
 def describe(active_codes: list[str]) -> str:
@@ -70,14 +76,30 @@ def pseudo_label(intensity_row: np.ndarray) -> tuple[str, float]:
 def peak_frame(intensities: np.ndarray) -> tuple[int, list[str]]:
     """MERR's rule: take the most frequent active AUs, then the frame with the largest sum of their
     intensities. Returns (row index, the AUs used). With no active AU anywhere, the frame with the
-    largest total intensity (row 0 if all are zero). Pass unsaturated intensities
-    (``intensities(..., saturate=False)``) so frames that all reach 5 are still told apart."""
+    largest total intensity (row 0 if all are zero). Blinks are left out (see the module doc): AU45
+    is not counted, and rows with closing eyes are not candidates unless all rows are. Pass
+    unsaturated intensities (``intensities(..., saturate=False)``) so frames that all reach 5 are
+    still told apart."""
     if len(intensities) == 0:
         raise ValueError("no frames")
+    closing = eyes_closing(intensities)
+    candidates = ~closing if not closing.all() else np.ones(len(intensities), dtype=bool)
     counts = Counter()
-    for row in intensities:
-        counts.update(code for code, value in zip(AU_CODES, row) if value >= ACTIVE_THRESHOLD)
+    for row in intensities[candidates]:
+        counts.update(code for code, value in zip(AU_CODES, row)
+                      if value >= ACTIVE_THRESHOLD and code not in NOT_EXPRESSION)
     top = [code for code, _ in counts.most_common(PEAK_TOP_AUS)]
-    columns = [AU_CODES.index(code) for code in top] if top else list(range(len(AU_CODES)))
-    sums = intensities[:, columns].sum(axis=1)
+    sums = np.array([_rule_sum(row, top) for row in intensities])
+    sums[~candidates] = -np.inf
     return int(np.argmax(sums)), top
+
+
+def peak_score(intensity_row: np.ndarray, rule_aus: list[str]) -> float:
+    """A frame's score under the peak rule: the sum of the rule's AUs (of every expression AU when
+    ``rule_aus`` is empty), or -inf for a frame with closing eyes, which is never the peak."""
+    return float("-inf") if eyes_closing(intensity_row)[0] else _rule_sum(intensity_row, rule_aus)
+
+
+def _rule_sum(intensity_row: np.ndarray, rule_aus: list[str]) -> float:
+    codes = rule_aus or [code for code in AU_CODES if code not in NOT_EXPRESSION]
+    return float(sum(intensity_row[AU_CODES.index(code)] for code in codes))

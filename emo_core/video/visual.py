@@ -18,7 +18,7 @@ from ..timing import Laps
 from ..cues.faces import Face, aligned_crop
 from ..cues.perception import Perceiver
 from . import action_units as au
-from .au_rules import peak_frame, pseudo_label
+from .au_rules import peak_frame, peak_score, pseudo_label
 from .decode import SampledFrames, VideoInfo, frames_between, probe, sample_frames
 from .tracking import build_tracks, main_track
 
@@ -124,10 +124,9 @@ def _refine_peak(info: VideoInfo, sampled: SampledFrames, position: int, face: F
     without detecting again."""
     step = sampled.indices[1] - sampled.indices[0] if len(sampled.indices) > 1 else 1
     centre = sampled.indices[position]
-    columns = [au.AU_CODES.index(code) for code in rule_aus] or list(range(len(au.AU_CODES)))
 
-    def score(candidate: Face) -> float:
-        return float(au.intensities([au.measures(candidate.landmarks)], rest, saturate=False)[0, columns].sum())
+    def score(candidate: Face) -> float:  # -inf on a blink: never the peak
+        return peak_score(au.intensities([au.measures(candidate.landmarks)], rest, saturate=False)[0], rule_aus)
 
     best_index, best_frame, best_face, best_score = centre, sampled.frames[position], face, score(face)
     if step > 1:
