@@ -69,12 +69,15 @@ def cue_rows(cues: dict) -> list[list[str]]:
 
 def answer_markdown(result) -> str:
     label = result.label or "unparsed"
+    headline = f"## No label: {result.abstained}" if result.abstained else f"## {label}  ·  {result.confidence:.0%}"
     lines = [
-        f"## {label}  ·  {result.confidence:.0%}",
+        headline,
         f"**{result.answer}**",
         "",
-        f"*Based on:* {result.basis}. *Backend:* {result.backend}.",
+        f"*Based on:* {result.basis}. *Reason:* {result.reason_note}. *Backend:* {result.backend}.",
     ]
+    if result.limits:
+        lines += ["", "*What the offline default cannot tell apart in this class set:* " + "; ".join(result.limits) + "."]
     if result.notes:
         lines += ["", "*Input notes:* " + "; ".join(result.notes) + "."]
     return "\n".join(lines)
