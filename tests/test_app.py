@@ -20,6 +20,7 @@ def test_client_analyze_image(client, images):
                                                         api_name="/analyze_image")
     assert "Predicted emotion: happy. Reason:" in answer
     assert result["label"] == "happy" and len(result["faces"]) == 1
+    assert result["reason_by_model"] is False and "*Reason:* template" in answer
     assert Path(boxed).is_file()
     assert chart is not None
     rows = dict(map(tuple, cues["data"]))
@@ -162,6 +163,7 @@ def test_client_switches_the_image_tab_to_an_hf_model(client, images):
     answer, _, chart, _, result = client.predict(handle_file(str(images["astronaut"])), "mikels8", "hf", model_dir,
                                                  api_name="/analyze_image")
     assert result["basis"] == "model likelihood of each label" and model_dir in result["backend"]
+    assert result["reason_by_model"] and result["reason_note"].startswith("written by") and result["limits"] == []
     assert sum(result["distribution"].values()) == pytest.approx(1.0)
     *_, back = client.predict(handle_file(str(images["astronaut"])), "mikels8", "offline", "",
                               api_name="/analyze_image")
