@@ -142,7 +142,8 @@ def limits(labels: list[str] | tuple[str, ...]) -> list[str]:
             main_source.setdefault(max(shares, key=shares.get), []).append(label)
     for expression, group in main_source.items():
         if len(group) > 1:
-            notes.append(f"not told apart: {' / '.join(group)} (all read from {_A_FACE[expression]} face, "
+            both = "both" if len(group) == 2 else "all"
+            notes.append(f"not told apart: {' / '.join(group)} ({both} read from {_A_FACE[expression]} face, "
                          f"split by a fixed table)")
     unsupported = [label for label in labels if all(row[labels.index(label)] == 0 for row in rows.values())]
     if unsupported:

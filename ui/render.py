@@ -77,7 +77,7 @@ def answer_markdown(result) -> str:
         f"*Based on:* {result.basis}. *Reason:* {result.reason_note}. *Backend:* {result.backend}.",
     ]
     if result.limits:
-        lines += ["", "*What the offline default cannot tell apart in this class set:* " + "; ".join(result.limits) + "."]
+        lines += ["", "*Limits of the offline default for this class set:* " + "; ".join(result.limits) + "."]
     if result.notes:
         lines += ["", "*Input notes:* " + "; ".join(result.notes) + "."]
     return "\n".join(lines)
