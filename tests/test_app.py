@@ -20,6 +20,7 @@ def test_client_analyze_image(client, images):
                                                         api_name="/analyze_image")
     assert answer.startswith("## happy") and result["answer"].startswith("Predicted emotion: happy. Reason:")
     assert result["label"] == "happy" and len(result["faces"]) == 1
+    assert result["reason_by_model"] is False and "*Reason:* template" in answer
     assert Path(boxed).is_file()
     assert chart is not None
     rows = dict(map(tuple, cues["data"]))

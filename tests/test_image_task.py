@@ -27,6 +27,20 @@ def test_smiling_astronaut_in_every_class_set(images, settings, class_set):
     assert "One face was found" in result.reason and "happy" in result.reason
     assert len(result.faces) == 1 and result.faces[0].expression == "happy"
     assert result.basis.startswith("face expressions")
+    assert not result.reason_by_model and result.reason_note.startswith("template")
+    assert result.abstained == ""
+
+
+def test_answer_says_who_wrote_the_reason_and_what_the_set_cannot_tell_apart(images, settings):
+    from tests.test_markdown_text import parts, render
+    from ui.render import answer_markdown
+
+    result = analyze_image(images["astronaut"], "unbiasedemo", settings=settings)
+    assert any("joy / love" in note for note in result.limits)
+    text = parts(render(answer_markdown(result))).text  # what the page shows
+    assert text.startswith("joy") and "Reason: template" in text and "joy / love" in text
+    blank = parts(render(answer_markdown(analyze_image(images["coffee"], "unbiasedemo", settings=settings)))).text
+    assert blank.startswith("No label: no face was found") and "%" not in blank.splitlines()[0]
 
 
 def test_result_is_json_ready(images, settings):
@@ -43,7 +57,9 @@ def test_face_free_photo_says_only_low_level_cues(images, settings):
     result = analyze_image(images["coffee"], "emotion6", settings=settings)
     assert result.faces == [] and result.cues["face_count"] == 0
     assert result.basis.startswith("low-level cues only")
-    assert result.confidence < 0.25
+    assert result.label is None and result.confidence == 0 and "no face" in result.abstained
+    assert result.answer.startswith("Predicted emotion: none. Reason: ")
+    assert max(result.distribution.values()) < 0.25  # the weak prior is still there, for the chart
     assert "No face was found, so no model judged the emotion" in result.reason
     assert "espresso" in result.reason  # the object cue is reported
 
@@ -89,7 +105,7 @@ def test_batch_keeps_going_past_a_bad_file_and_writes_csv(images, tmp_path, sett
     table = list(csv.DictReader(io.StringIO(rows_to_csv(rows, "emotion6"))))
     assert table[0]["label"] == "joy" and float(table[0]["p_joy"]) > 0.5
     assert table[1]["error"] and table[1]["label"] == ""
-    assert table[2]["faces"] == "0"
+    assert table[2]["faces"] == "0" and table[2]["label"] == "none"
 
 
 def test_backend_registry_is_explicit(settings):

@@ -254,6 +254,7 @@ def test_client_may_pick_only_allow_listed_models(switching_app, images):
     *_, result = client.predict(photo, "mikels8", "hf", tiny.name, api_name="/analyze_image")
     assert result["backend"].startswith("hf: ") and tiny.name in result["backend"]
     assert result["basis"] == "model likelihood of each label"
+    assert result["reason_by_model"] and result["reason_note"].startswith("written by") and result["limits"] == []
     assert sum(result["distribution"].values()) == pytest.approx(1.0)
     assert str(tiny.parent) not in str(result)
     *_, back = client.predict(photo, "mikels8", "offline", "", api_name="/analyze_image")

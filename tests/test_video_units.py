@@ -299,3 +299,27 @@ def test_the_peak_rule_never_picks_a_blink():
     assert peak_score(rows[2], used) == float("-inf") and peak_score(rows[1], used) == pytest.approx(4.0)
     all_blinks = np.array([row(AU45=2.0, AU26=1.0), row(AU45=2.0, AU26=3.0)])
     assert peak_frame(all_blinks)[0] == 1  # every frame blinks: the rule still answers
+
+
+def test_streamed_reason_is_not_called_a_template_while_the_model_writes(monkeypatch):
+    from types import SimpleNamespace
+
+    from emo_core import Settings
+    from emo_core.llm import reason_writer, small_lm
+    from emo_core.tasks import video_emotion
+
+    class FakeStream:  # what write_reason returns: the text so far, then the outcome
+        result = SimpleNamespace(text="The brows are drawn together.", by_model=True, problem="")
+
+        def __iter__(self):
+            yield "The brows"
+            yield "The brows are drawn together."
+
+    monkeypatch.setattr(reason_writer, "write_reason", lambda *args, **kwargs: FakeStream())
+    monkeypatch.setattr(small_lm, "get_small_lm", lambda settings: None)
+    monkeypatch.setattr(video_emotion, "_cue_phrases", lambda *args: [])
+    result = SimpleNamespace(label="angry", expression_text="", merr={"smp_reason_caption": "template text"},
+                             reason="", reason_by_model=False, reason_note="template reason from the measured cues")
+    notes = [r.reason_note for r in video_emotion._stream_offline_reason(result, None, None, Settings(preload=False))]
+    assert len(notes) == 2 and all("language model" in note and "template" not in note for note in notes)
+    assert result.reason_by_model and result.reason_note.startswith("written by")

@@ -72,12 +72,18 @@ def cue_rows(cues: dict) -> list[list[str]]:
 def answer_markdown(result) -> str:
     """The image answer as Markdown; every piece from the model, the file or Pillow is escaped."""
     label = escape_markdown(result.label or "unparsed", one_line=True)
+    headline = (f"## No label: {escape_markdown(result.abstained, one_line=True)}" if result.abstained
+                else f"## {label}  ·  {result.confidence:.0%}")
     lines = [
-        f"## {label}  ·  {result.confidence:.0%}",
+        headline,
         f"**{escape_markdown(result.answer)}**",
         "",
-        f"*Based on:* {escape_markdown(result.basis)}. *Backend:* {escape_markdown(result.backend)}.",
+        f"*Based on:* {escape_markdown(result.basis)}. *Reason:* {escape_markdown(result.reason_note)}. "
+        f"*Backend:* {escape_markdown(result.backend)}.",
     ]
+    if result.limits:
+        lines += ["", "*Limits of the offline default for this class set:* "
+                  + escape_markdown("; ".join(result.limits)) + "."]
     if result.notes:
         lines += ["", "*Input notes:* " + escape_markdown("; ".join(result.notes)) + "."]
     return "\n".join(lines)

@@ -22,6 +22,10 @@ _LEFT_EYE = (362, 263)
 _CROP_MARGIN = 0.6  # landmarks are run on the detection box grown by this fraction on each side
 TILE = 640  # side of the detection windows on large images
 NMS_IOU = 0.3
+# A detection below this score is kept only if FaceMesh finds a face's landmarks on it: on real photos
+# this drops a stair railing (0.60) and an ear (0.67) and keeps a face turned down (0.84) that FaceMesh
+# misses (docs/offline_models.md, benchmarks/bench_expression_models.py).
+SURE_SCORE = 0.8
 
 
 @dataclass
@@ -68,8 +72,11 @@ class FaceAnalyzer:
             static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3
         )
 
-    def detect(self, rgb: np.ndarray, with_landmarks: bool = True) -> list[Face]:
+    def detect(self, rgb: np.ndarray, with_landmarks: bool = True, confirm: bool = True) -> list[Face]:
         """Faces in an HxWx3 uint8 RGB image, largest first.
+
+        With ``confirm`` (and landmarks), a detection scored under ``SURE_SCORE`` is dropped unless
+        FaceMesh finds a face on it (see ``confirmed``).
 
         BlazeFace sees the image at 192x192, so faces under ~8% of a large image's width vanish;
         on images larger than ``TILE * 1.25`` the detector also runs on half-overlapping TILE x TILE
@@ -90,7 +97,14 @@ class FaceAnalyzer:
         if with_landmarks:
             for face in faces:
                 self.add_landmarks(rgb, face)
+            if confirm:
+                faces = [face for face in faces if self.confirmed(face)]
         return faces
+
+    @staticmethod
+    def confirmed(face: Face) -> bool:
+        """A face the detector is sure of, or one on which FaceMesh found landmarks."""
+        return face.score >= SURE_SCORE or face.landmarks is not None
 
     def _detect_window(self, rgb: np.ndarray, x_offset: int, y_offset: int) -> list[Face]:
         height, width = rgb.shape[:2]
@@ -162,7 +176,14 @@ def _non_max_suppression(faces: list[Face]) -> list[Face]:
     return kept
 
 
-def aligned_crop(gray: np.ndarray, face: Face, size: int = 64, eye_distance: float = 0.40, eye_height: float = 0.36) -> np.ndarray:
+# Framing of the expression crops: eye distance and eye height as fractions of the crop side. 0.35/0.42
+# and 0.40/0.36 read the same number of real labelled faces right; 0.35/0.42 has the higher mean
+# recall over the expressions (docs/offline_models.md).
+EYE_DISTANCE, EYE_HEIGHT = 0.35, 0.42
+
+
+def aligned_crop(gray: np.ndarray, face: Face, size: int = 64, eye_distance: float = EYE_DISTANCE,
+                 eye_height: float = EYE_HEIGHT) -> np.ndarray:
     """A size x size grey crop of ``face`` with level eyes ``eye_distance * size`` apart."""
     import cv2
 

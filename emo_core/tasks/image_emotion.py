@@ -22,6 +22,7 @@ from .. import prompts
 from ..backends import Backend, get_backend, user_message
 from ..cues.perception import ImagePerception, get_perceiver
 from ..errors import EmoError
+from ..expression_map import decide, limits
 from ..image_io import ImageSource, load_image
 from ..labels import get_class_set, resolve_class_set
 from ..parsing import format_prediction, parse_prediction
@@ -57,6 +58,10 @@ class ImageEmotionResult:
     notes: list[str]
     backend: str
     image_size: tuple[int, int]
+    reason_by_model: bool = False  # True when a language model wrote the reason
+    reason_note: str = ""  # who wrote the reason, in words
+    abstained: str = ""  # why the offline default names no label ("" when it names one)
+    limits: list[str] = field(default_factory=list)  # what the offline default cannot tell apart in this class set
     name: str = ""
     dataset: str = ""  # the dataset the class set was asked by ("EmoSet"), "" when asked by its key
     timings: dict[str, float] = field(default_factory=dict)
@@ -110,14 +115,18 @@ def analyze_image(
         if not perception.from_cache:
             timings.update({f"perception.{k}": v for k, v in perception.timings.items()})
         label, dist, raw_text, basis = _classify(backend, path, labels, perception)
+        abstained = ""
+        if backend.judges_from_cues:
+            label, abstained = decide([dist[name] for name in labels], labels,
+                                      "faces" if perception.faces else "low-level cues only")
         lap("classify")
-        reason, reason_text = _reason(backend, path, labels, label, dist, perception)
+        reason, reason_text, reason_by_model, reason_note = _reason(backend, path, labels, label, dist, perception)
         raw_text = "\n\n".join(t for t in (raw_text, reason_text) if t)
         lap("reason")
     timings["total"] = lap.total()
 
     confidence = dist.get(label, 0.0) if label else 0.0
-    answer = format_prediction(label or "unparsed", reason)
+    answer = format_prediction(label or ("none" if abstained else "unparsed"), reason)
     return ImageEmotionResult(
         label=label,
         distribution=dist,
@@ -136,6 +145,10 @@ def analyze_image(
         notes=loaded.notes,
         backend=backend.model_label,
         image_size=loaded.image.size,
+        reason_by_model=reason_by_model,
+        reason_note=reason_note,
+        abstained=abstained,
+        limits=limits(labels) if backend.judges_from_cues else [],
         name=loaded.name,
         dataset=chosen.dataset,
         timings=timings,
@@ -162,13 +175,18 @@ def _classify(backend: Backend, path: Path, labels: list[str], perception: Image
     return parsed.label, dist, text, f"model answer ({parsed.status})"
 
 
-def _reason(backend: Backend, path: Path, labels: list[str], label, dist, perception) -> tuple[str, str]:
+TEMPLATE_NOTE = "template from the measured cues (no language model wrote it)"
+
+
+def _reason(backend: Backend, path: Path, labels: list[str], label, dist, perception) -> tuple[str, str, bool, str]:
+    """(reason, the model's raw text, written by a model?, note saying who wrote it)."""
     if backend.supports("generate"):
         messages = user_message(prompts.render("reasoning", options=labels), image=str(path))
         text = backend.generate(messages, max_new_tokens=160)
         parsed = parse_prediction(text, labels)
-        return (parsed.reason or text.strip()), text
-    return compose_reason(perception, label, dist.get(label, 0.0) if label else 0.0), ""
+        return (parsed.reason or text.strip()), text, True, f"written by {backend.model_label}"
+    probability = dist.get(label, 0.0) if label else max(dist.values(), default=0.0)
+    return compose_reason(perception, label, probability), "", False, TEMPLATE_NOTE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,7 +208,7 @@ class BatchRow:
         if self.result is not None:
             r = self.result
             row.update(
-                label=r.label or "unparsed",
+                label=r.label or ("none" if r.abstained else "unparsed"),
                 confidence=f"{r.confidence:.3f}",
                 basis=r.basis,
                 faces=len(r.faces),

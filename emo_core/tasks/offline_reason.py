@@ -12,6 +12,8 @@ OBJECT_MIN_PROBABILITY = 0.15
 
 
 def compose_reason(perception: ImagePerception, label: str | None, probability: float) -> str:
+    """The template reason; ``label`` is None when the offline default abstained (``probability`` is
+    then the top probability of the flat distribution)."""
     sentences = sentence_table("offline_reason.txt")
     parts: list[str] = []
     faces = perception.faces
@@ -23,9 +25,10 @@ def compose_reason(perception: ImagePerception, label: str | None, probability: 
             others = ", ".join(reading.expression for reading in faces[1:])
             parts.append(sentences["many_faces"].format(
                 count=len(faces), expression=main.expression, confidence=main.confidence, others=others))
-        parts.append(sentences["face_link"].format(label=label, probability=probability))
+        key = "face_link" if label else "face_flat"
+        parts.append(sentences[key].format(label=label, probability=probability))
     else:
-        parts.append(sentences["no_face"].format(label=label, probability=probability))
+        parts.append(sentences["no_face"])
     parts.append(sentences["low_level"].format(
         brightness=perception.brightness, brightness_level=describe_brightness(perception.brightness),
         colorfulness=perception.colorfulness, colorfulness_level=describe_colorfulness(perception.colorfulness)))

@@ -228,6 +228,9 @@ def _stream_offline_reason(result: VideoEmotionResult, visual, audio,
     from ..llm.small_lm import get_small_lm
 
     template = result.merr["smp_reason_caption"]
+    # while the text streams it is the language model's, not the template (checked when it ends)
+    result.reason_note = ("being written by a small base language model (Gemma 3 270M, llama.cpp) from the cues "
+                          "above; checked when it ends")
     stream = write_reason(result.label, _cue_phrases(visual, audio, result.expression_text), modality="video",
                           fallback=template, lm=get_small_lm(settings))
     for text in stream:
