@@ -62,10 +62,9 @@ def test_browser_upload_and_analyse(page, images, artifacts):
     page.locator("#class-set input").click()
     page.get_by_role("option", name="FER-7").click()
     page.click("#analyze-btn")
-    heading = page.locator("#answer h2")
-    heading.wait_for()
-    assert heading.inner_text().startswith("happy")
-    assert "5 faces were found" in page.locator("#answer").inner_text()
+    # the answer streams in: faces and cues first ("…"), then the label and its reason
+    page.locator("#answer", has_text="5 faces were found").wait_for()
+    assert page.locator("#answer h2").inner_text().startswith("happy")
     page.locator("#chart").wait_for()
     page.screenshot(path=str(artifacts / "image_tab.png"), full_page=True)
 
@@ -171,3 +170,19 @@ def test_client_switches_the_image_tab_to_an_hf_model(client, images):
 def test_client_hf_without_a_model_is_a_clear_error(client, images):
     with pytest.raises(Exception, match="needs a model"):
         client.predict(handle_file(str(images["astronaut"])), "mikels8", "hf", "", api_name="/analyze_image")
+
+
+def test_client_sees_the_reason_of_an_hf_model_stream(client, images):
+    from tests.tiny_models import tiny_model_dir
+
+    job = client.submit(handle_file(str(images["astronaut"])), "mikels8", "hf", str(tiny_model_dir("llava")),
+                        api_name="/analyze_image")
+    answer, boxed, chart, _, result = job.result(timeout=600)
+    updates = job.outputs()
+    assert len(updates) > 3  # faces and cues first, then the label, then the reason piece by piece
+    streamed = [update[0] for update in updates[:-1]]
+    assert len(set(streamed)) == len(streamed)  # each update says something new
+    assert all(text.startswith(f"## {result['label']}  ·  ") for text in streamed[1:])
+    assert answer.startswith(f"## {result['label']}  ·  {result['confidence']:.0%}")
+    assert result["distribution_kind"] == "model scores" and chart is not None and Path(boxed).is_file()
+    assert result["raw_text"].startswith(f"Predicted emotion: {result['label']}. Reason:")

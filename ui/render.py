@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from PIL import Image, ImageDraw, ImageFont
 
 EXPRESSION_COLOURS = {
@@ -67,16 +69,30 @@ def cue_rows(cues: dict) -> list[list[str]]:
     return rows
 
 
-def answer_markdown(result) -> str:
-    label = result.label or "unparsed"
-    lines = [
-        f"## {label}  ·  {result.confidence:.0%}",
-        f"**{result.answer}**",
-        "",
-        f"*Based on:* {result.basis}. *Backend:* {result.backend}.",
-    ]
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}<>#|!~])")
+
+
+def escape_markdown(text: str) -> str:
+    """Untrusted text (model output, file names) shown literally inside Markdown."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def answer_markdown(result, streaming: bool = False) -> str:
+    """The label (with its probability only where there is one), the answer, what it rests on, notes."""
+    label = result.label or ("…" if streaming else "unparsed")
+    headline = f"## {escape_markdown(label)}"
+    if result.confidence is not None:
+        headline += f"  ·  {result.confidence:.0%}"
+    elif result.label:
+        headline += "  ·  read from the model's answer (no probabilities)"
+    answer = result.answer + (" …" if streaming else "")
+    lines = [headline, f"**{escape_markdown(answer)}**", ""]
+    if result.basis:
+        lines.append(f"*Based on:* {escape_markdown(result.basis)}. *Backend:* {escape_markdown(result.backend)}.")
+    if result.answer_notes and not streaming:
+        lines += ["", "*About the answer:* " + escape_markdown("; ".join(result.answer_notes)) + "."]
     if result.notes:
-        lines += ["", "*Input notes:* " + "; ".join(result.notes) + "."]
+        lines += ["", "*Input notes:* " + escape_markdown("; ".join(result.notes)) + "."]
     return "\n".join(lines)
 
 

@@ -22,13 +22,15 @@ TASK_CHOICES = [("Emotion + reason ([reason])", "reason"), ("Emotion only ([emot
 
 
 def _answer_markdown(result, streaming: bool) -> str:
-    label = result.label or "unparsed"
-    reason = result.reason or ("…" if streaming else "")
-    lines = [f"## {label}  ·  {result.confidence:.0%}",
+    label = result.label or ("…" if streaming else "unparsed")
+    reason = render.escape_markdown(result.reason) or ("…" if streaming else "")
+    probability = f"  ·  {result.confidence:.0%}" if result.confidence is not None else \
+        ("  ·  read from the model's answer (no probabilities)" if result.label else "")
+    lines = [f"## {label}{probability}",
              f"**Predicted emotion: {label}.**" + (f" **Reason:** {reason}" if reason else ""), "",
              f"*Based on:* {result.basis}. *Reason:* {result.reason_note}. *Backend:* {result.backend}."]
     if result.notes:
-        lines += ["", "*Notes:* " + "; ".join(result.notes) + "."]
+        lines += ["", "*Notes:* " + render.escape_markdown("; ".join(result.notes)) + "."]
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ import threading
 
 from ..errors import BackendError
 from ..settings import Settings
-from .base import Backend, media_paths, text_of, user_message
+from .base import Backend, TokenChoices, media_paths, text_of, user_message
 
 # name -> (module, class); the class takes the Settings.
 BACKENDS: dict[str, tuple[str, str]] = {
@@ -49,4 +49,4 @@ def get_backend(name: str | None = None, settings: Settings | None = None) -> Ba
         return _INSTANCES[key]
 
 
-__all__ = ["BACKENDS", "Backend", "get_backend", "media_paths", "text_of", "user_message"]
+__all__ = ["BACKENDS", "Backend", "TokenChoices", "get_backend", "media_paths", "text_of", "user_message"]
