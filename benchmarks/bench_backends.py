@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.bench_backends                  # all three parts
     .venv/bin/python -m benchmarks.bench_backends --part overhead --runs 30
     .venv/bin/python -m benchmarks.bench_backends --part memory    # no model is loaded
+    .venv/bin/python -m benchmarks.bench_backends --part score-time --runs 30 --threads 1
 
 1. overhead: per request, what the backend layer costs (prompt + media decoding, processor, moving
    tensors, decoding + parsing the answer) next to the model's own forward pass, on tiny models.
@@ -10,7 +11,9 @@
    ``generate`` + ``parse_prediction`` on the same model: latency ratio and agreement. A random tiny
    model names no label, so agreement is also measured on a tiny LLaVA first trained for seconds to
    answer the label of a synthetic colour -> emotion task (the figures say which is which).
-3. memory: parameter counts of the recommended checkpoints, computed from their architecture
+3. score time: ``score`` over the 8 Mikels classes on the tiny InstructBLIP (LLaMA and T5 language
+   models) at two widths, with the number of vision-encoder passes per call.
+4. memory: parameter counts of the recommended checkpoints, computed from their architecture
    hyper-parameters (written below) on the meta device, and the memory of the weights in bf16, 8-bit
    and 4-bit, plus a 4k-token KV cache, against common GPUs. Computed on paper, not measured.
 """
@@ -203,7 +206,50 @@ def score_vs_generate(train_steps: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# 3. memory on paper
+# 3. score time on the tiny InstructBLIP
+
+
+def score_time(runs: int) -> None:
+    import torch
+
+    from emo_core import Settings, prompts
+    from emo_core.backends import hf_loading, user_message
+    from emo_core.backends.hf import HFBackend
+    from emo_core.labels import get_class_set
+    from tests import media
+    from tests.tiny_models import tiny_model_dir
+
+    labels = list(get_class_set("mikels8").labels)
+    with tempfile.TemporaryDirectory() as folder:
+        photo = Path(folder) / "astronaut.jpg"
+        media.astronaut().save(photo, quality=92)
+        messages = user_message(prompts.render("categorical", options=labels), image=str(photo))
+        print(f"score of the 8 Mikels classes, categorical prompt, {runs} runs, median ms "
+              f"(torch threads {torch.get_num_threads()}):")
+        for family in ("instructblip", "instructblip_t5"):
+            for width in (32, 256):
+                backend = HFBackend(Settings(backend="hf", model=str(tiny_model_dir(family, width)), preload=False))
+                backend.load()
+                vision = hf_loading.acquire(backend.options).model.vision_model
+                passes = []
+                hook = vision.register_forward_hook(
+                    lambda module, args, kwargs, output: passes.append(kwargs["pixel_values"].shape[0]), with_kwargs=True)
+                backend.score(messages, labels)  # warm-up
+                passes.clear()
+                samples = []
+                for _ in range(runs):
+                    started = time.perf_counter()
+                    backend.score(messages, labels)
+                    samples.append(time.perf_counter() - started)
+                hook.remove()
+                images_per_call = sum(passes) / runs
+                print(f"  {family:<16} width {width:<4} {_median_ms(samples):8.2f} ms   "
+                      f"images through the vision encoder per call: {images_per_call:g}")
+                backend.unload()
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. memory on paper
 
 
 def _llama(hidden, layers, heads, kv_heads, intermediate, vocab, tie=False):
@@ -318,8 +364,8 @@ def memory_on_paper() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "overhead", "score", "memory"), default="all")
-    parser.add_argument("--runs", type=int, default=20, help="requests per family in the overhead part")
+    parser.add_argument("--part", choices=("all", "overhead", "score", "score-time", "memory"), default="all")
+    parser.add_argument("--runs", type=int, default=20, help="requests per family in the overhead and score-time parts")
     parser.add_argument("--train-steps", type=int, default=150, help="fine-tuning steps of the colour task")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0: torch's default). On a shared machine 1 thread avoids the "
@@ -333,6 +379,8 @@ def main() -> None:
         overhead(args.runs)
     if args.part in ("all", "score"):
         score_vs_generate(args.train_steps)
+    if args.part in ("all", "score-time"):
+        score_time(args.runs)
     if args.part in ("all", "memory"):
         memory_on_paper()
 

@@ -16,8 +16,8 @@ from .labels import (CLASS_SETS, DATASET_NAMES, IMAGE_CLASS_SETS, VIDEO_CLASS_SE
 from .parsing import ParsedAnswer, format_prediction, parse_prediction
 from .image_io import LoadedImage, load_image
 from .settings import Settings
-from .tasks.image_emotion import (BatchRow, FaceResult, ImageEmotionResult, analyze_image, analyze_images,
-                                  rows_to_csv)
+from .tasks.image_emotion import (BatchRow, FaceResult, ImageEmotionResult, analyze_image, analyze_image_stream,
+                                  analyze_images, rows_to_csv)
 from .tasks.video_emotion import VideoEmotionResult, analyze_video, analyze_video_stream
 from .warmup import warm_up
 
@@ -26,6 +26,6 @@ __all__ = [
     "FaceResult", "IMAGE_CLASS_SETS", "ImageEmotionResult", "InputTooLargeError", "InvalidInputError",
     "ParsedAnswer", "Settings", "UnknownClassSetError", "VIDEO_CLASS_SETS", "analyze_image", "analyze_images",
     "LoadedImage", "format_prediction", "get_backend", "get_class_set", "load_image", "parse_prediction",
-    "rows_to_csv", "warm_up", "VideoEmotionResult", "analyze_video", "analyze_video_stream",
+    "rows_to_csv", "warm_up", "VideoEmotionResult", "analyze_video", "analyze_video_stream", "analyze_image_stream",
     "DATASET_NAMES", "ClassSetChoice", "class_set_menu", "resolve_class_set",
 ]

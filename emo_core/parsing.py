@@ -3,6 +3,9 @@
 EmoVIT's categorical answers say ``Predict emotion: X``, its reasoning answers ``Predicted emotion: X.
 Reason: ...``; other models add words around them. An answer that names no label of the class set, or
 names several, is reported as *unparsed* (``label is None``): it is never mapped to a default class.
+
+A reason is the text after ``Reason:``, up to a second ``Predicted emotion:`` if the model starts
+another answer (``split_reason``): what comes after is another answer, not a reason for this one.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class ParsedAnswer:
     status: str  # "exact", "synonym", "unparsed"
     reason: str
     raw: str
+    label_start: int | None = None  # where the label's word starts in ``raw``
+    has_reason: bool = False  # the answer has a "Reason:" part (maybe still empty while it streams)
 
     @property
     def parsed(self) -> bool:
@@ -38,30 +43,49 @@ def parse_prediction(text: str, labels: tuple[str, ...] | list[str]) -> ParsedAn
 
     marker = _MARKER.search(raw)
     if marker:
-        segment = raw[marker.end():]
+        start = marker.end()
+        segment = raw[start:]
         # The predicted label ends at the first sentence break or at "Reason:".
         segment = re.split(r"[.\n;]|\breason\s*[:：]", segment, maxsplit=1, flags=re.IGNORECASE)[0]
     else:
+        start = 0
         segment = raw[: reason_match.start()] if reason_match else raw
 
-    candidate = segment.strip().strip("\"'[]()*`").strip().casefold()
+    stripped = segment.strip().strip("\"'[]()*`").strip()
+    candidate = stripped.casefold()
     if candidate in labels:
-        return ParsedAnswer(candidate, "exact", reason, raw)
+        return ParsedAnswer(candidate, "exact", reason, raw, start + segment.find(stripped), bool(reason_match))
 
-    found: list[str] = []
-    for word in _WORD.findall(segment):
-        label = label_for_word(word, labels)
-        if label is not None and label not in found:
-            found.append(label)
+    found: list[tuple[str, int]] = []
+    for word in _WORD.finditer(segment):
+        label = label_for_word(word.group(), labels)
+        if label is not None and label not in [f[0] for f in found]:
+            found.append((label, start + word.start()))
     if len(found) == 1:
-        status = "exact" if any(w.casefold() == found[0] for w in _WORD.findall(segment)) else "synonym"
-        return ParsedAnswer(found[0], status, reason, raw)
-    return ParsedAnswer(None, "unparsed", reason, raw)
+        label, position = found[0]
+        status = "exact" if any(w.casefold() == label for w in _WORD.findall(segment)) else "synonym"
+        return ParsedAnswer(label, status, reason, raw, position, bool(reason_match))
+    return ParsedAnswer(None, "unparsed", reason, raw, None, bool(reason_match))
+
+
+def split_reason(reason: str) -> tuple[str, str]:
+    """(the reason, a second answer the model went on to write after it, or "")."""
+    second = _MARKER.search(reason)
+    if second is None:
+        return reason.strip(), ""
+    return reason[: second.start()].strip(), reason[second.start():].strip()
+
+
+def answer_prefix(label: str) -> str:
+    """The start of an answer in the paper's reasoning format, up to where its reason begins."""
+    return f"Predicted emotion: {label}. Reason:"
 
 
 def format_prediction(label: str, reason: str) -> str:
-    """The paper's reasoning format."""
+    """The paper's reasoning format; without a reason, the label's sentence alone."""
     reason = reason.strip()
-    if reason and not reason.endswith((".", "!", "?")):
+    if not reason:
+        return f"Predicted emotion: {label}."
+    if not reason.endswith((".", "!", "?")):
         reason += "."
-    return f"Predicted emotion: {label}. Reason: {reason}"
+    return f"{answer_prefix(label)} {reason}"

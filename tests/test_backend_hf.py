@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from emo_core import Settings, analyze_image
+from emo_core import Settings, analyze_image, analyze_image_stream, prompts
 from emo_core.backends import get_backend, user_message
 from emo_core.backends import hf_families, hf_loading
 from emo_core.backends.hf import HFBackend
@@ -112,29 +112,98 @@ def test_generate_returns_text_and_the_stream_spells_the_same(family, photo):
     assert "".join(pieces) == text
 
 
+def greedy_continuation(loaded, inputs, prefix: str, steps: int) -> str:
+    """The textbook greedy loop (a full forward per token, no cache): the check on ``answer_prefix``."""
+    import torch
+
+    written = loaded.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+    new_ids = []
+    media = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+    with torch.inference_mode():
+        for _ in range(steps):
+            tail = torch.tensor([written + new_ids])
+            if loaded.is_encoder_decoder:
+                start = loaded.text_model.config.get_text_config().decoder_start_token_id
+                decoder_ids = torch.cat([torch.tensor([[start]]), tail], dim=1)
+                logits = loaded.text_model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                           decoder_input_ids=decoder_ids, **media).logits
+            else:
+                full = torch.cat([inputs["input_ids"], tail], dim=1)
+                extra = dict(media)
+                for key in ("token_type_ids", "mm_token_type_ids"):
+                    if key in extra:
+                        extra[key] = torch.cat([extra[key], torch.zeros_like(tail, dtype=extra[key].dtype)], dim=1)
+                logits = loaded.text_model(input_ids=full, attention_mask=torch.ones_like(full), **extra).logits
+            token = int(logits[0, -1].argmax())
+            if token == loaded.tokenizer.eos_token_id:
+                break
+            new_ids.append(token)
+    return loaded.tokenizer.decode(new_ids, skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("family", ["instructblip", "instructblip_t5", "llava", "qwen2_vl"])
+def test_generation_continues_the_answer_prefix(family, photo):
+    backend = backend_for(family)
+    assert backend.supports("continue")
+    messages = user_message("Which emotion does this image evoke, and why?", image=photo)
+    loaded, inputs = backend.model_inputs(messages)
+    prefix = "Predicted emotion: awe. Reason:"
+    continuation = backend.generate(messages, max_new_tokens=6, answer_prefix=prefix)
+    assert continuation == greedy_continuation(loaded, inputs, prefix, 6)
+    assert "".join(backend.generate_stream(messages, max_new_tokens=6, answer_prefix=prefix)) == continuation
+    other = "Predicted emotion: fear."
+    assert backend.generate(messages, max_new_tokens=6, answer_prefix=other) == greedy_continuation(loaded, inputs,
+                                                                                                  other, 6)
+
+
+MEDIA_KEYS = ("pixel_values", "input_features")
+
+
 @pytest.mark.parametrize("family", FAMILIES)
-def test_score_is_the_batched_log_likelihood_of_each_candidate(family, photo):
+def test_score_runs_the_media_once_and_gives_each_candidates_log_likelihood(family, photo):
     backend = backend_for(family)
     messages = user_message("Please select the emotion closest to the image.", image=photo)
     loaded, inputs = backend.model_inputs(messages)
 
-    forward_calls = []
+    calls = []  # (batch size, whether media went in) of every forward of the text model
     original_forward = loaded.text_model.forward
-    loaded.text_model.forward = lambda *a, **k: forward_calls.append(1) or original_forward(*a, **k)
+
+    def counting_forward(*args, **kwargs):
+        media = [key for key in MEDIA_KEYS if kwargs.get(key) is not None]
+        rows = (kwargs.get("input_ids") if kwargs.get("input_ids") is not None else kwargs["decoder_input_ids"]).shape[0]
+        calls.append((rows, bool(media)))
+        return original_forward(*args, **kwargs)
+
+    loaded.text_model.forward = counting_forward
     try:
         scores = backend.score(messages, MIKELS)
     finally:
         del loaded.text_model.forward
-    assert len(forward_calls) == 1  # every candidate in one pass
+    # the prompt and its media go through the model once, as a batch of one, whatever the class count
+    assert [call for call in calls if call[1]] == [(1, True)]
+    assert len(calls) <= 2
     assert list(scores) == MIKELS
     assert all(value < 0 and math.isfinite(value) for value in scores.values())
-    for label in ("amusement", "awe", "sadness"):
+    for label in MIKELS:  # the numbers of the textbook computation (and of the earlier batched pass)
         assert scores[label] == pytest.approx(reference_log_likelihood(loaded, inputs, label), abs=2e-4)
     # the task's softmax over them is a distribution; the scores are deterministic
     top = max(scores.values())
     total = sum(math.exp(v - top) for v in scores.values())
     assert sum(math.exp(v - top) / total for v in scores.values()) == pytest.approx(1.0)
     assert backend.score(messages, MIKELS) == scores
+
+
+def test_score_of_one_token_candidates_needs_no_continuation(photo):
+    backend = backend_for("llava")
+    loaded = hf_loading.acquire(backend.options)
+    tokenizer = loaded.tokenizer
+    one_token = [word for word in ("a", "e", "o", "s") if len(tokenizer(word, add_special_tokens=False)["input_ids"]) == 1]
+    assert len(one_token) >= 2
+    messages = user_message("Which emotion?", image=photo)
+    _, inputs = backend.model_inputs(messages)
+    scores = backend.score(messages, one_token)
+    for word in one_token:
+        assert scores[word] == pytest.approx(reference_log_likelihood(loaded, inputs, word), abs=2e-4)
 
 
 @pytest.mark.parametrize("family", ["instructblip", "llava", "idefics3", "qwen2_vl", "qwen2_5_omni"])
@@ -148,6 +217,45 @@ def test_image_task_end_to_end(family, photo):
     assert result.basis == "model likelihood of each label"
     assert result.backend.startswith("hf: ") and result.raw_text  # the reason came from the model
     assert result.timings["classify"] > 0 and result.timings["reason"] > 0
+
+
+def test_the_reason_continues_the_scored_label_and_streams(photo, monkeypatch, tmp_path):
+    import shutil
+
+    settings = hf_settings("llava")
+    backend = get_backend("hf", settings)
+    asked = []
+    generate_stream = backend.generate_stream
+
+    def recording_stream(messages, **options):
+        shutil.copy(messages[0]["content"][0]["path"], tmp_path / "shown.jpg")  # the task's normalised image
+        asked.append((user_message(messages[0]["content"][-1]["text"], image=str(tmp_path / "shown.jpg")), options))
+        return generate_stream(messages, **options)
+
+    monkeypatch.setattr(backend, "generate_stream", recording_stream)
+    seen = [(result.label, result.reason, result.complete)
+            for result in analyze_image_stream(photo, "mikels8", backend=backend, settings=settings)]
+    label, reason, _ = seen[-1]
+
+    # the label is the best-scored class of the categorical prompt
+    categorical = user_message(prompts.render("categorical", options=MIKELS), image=str(tmp_path / "shown.jpg"))
+    scores = backend.score(categorical, MIKELS)
+    assert label == max(scores, key=scores.get)
+    # one generation, asked to continue the answer that names that label, with the reasoning prompt
+    ((messages, options),) = asked
+    prefix = f"Predicted emotion: {label}. Reason:"
+    assert options["answer_prefix"] == prefix
+    assert messages[0]["content"][-1]["text"] == prompts.render("reasoning", options=MIKELS)
+    continuation = backend.generate(messages, max_new_tokens=options["max_new_tokens"], answer_prefix=prefix)
+    result = analyze_image(photo, "mikels8", backend=backend, settings=settings)
+    assert result.raw_text == prefix + continuation
+    assert result.reason == continuation.split("Predicted emotion")[0].strip()
+    assert result.answer.startswith(f"Predicted emotion: {label}.")
+    # streamed: the label is known before the reason, never changes, and the reason grows piece by piece
+    assert seen[0] == (None, "", False) and len(seen) > 4
+    assert all(seen_label == label for seen_label, _, _ in seen[1:])
+    reasons = [seen_reason for _, seen_reason, _ in seen]
+    assert len(set(reasons)) > 2 and not any(done for *_, done in seen[:-1]) and seen[-1][2]
 
 
 # ------------------------------------------------------------------------------------------------

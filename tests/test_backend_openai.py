@@ -9,8 +9,12 @@ Only loopback addresses are used; nothing touches the network.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
+import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from emo_core import Settings, analyze_image
+from emo_core import Settings, analyze_image, analyze_images, analyze_video, prompts, rows_to_csv
 from emo_core.backends import get_backend, openai_compat, user_message
+from emo_core.labels import get_class_set
 from emo_core.backends.openai_compat import OpenAIBackend
 from emo_core.errors import BackendError, CapabilityError
 from tests.tiny_models import tiny_model_dir
@@ -111,17 +116,44 @@ def test_image_task_end_to_end_through_a_real_server(served_model, images):
     result = analyze_image(images["astronaut"], "mikels8", backend=backend, settings=settings)
     assert result.raw_text and result.basis.startswith("model answer (")
     assert result.backend.startswith("openai: ")
-    # a random tiny model names no label: the task says so rather than guessing one
-    assert (result.label is None and result.distribution == {}) or sum(result.distribution.values()) == 1.0
+    # transformers serve ignores logprobs, so the label is read from the text and carries no probability
+    # (and a random tiny model may name no label: the task says so rather than guessing one)
+    assert result.distribution == {} and result.confidence is None
+    assert result.distribution_kind == ("parsed answer" if result.label else "none")
+    if "reason:" not in result.raw_text.lower():  # never the raw text in place of a reason
+        assert result.reason == "" and any("no 'Reason:' part" in note for note in result.answer_notes)
 
 
 # ------------------------------------------------------------------------------------------------
 # a scripted stub server for the failure paths
 
 
-def completion(text: str) -> dict:
-    return {"id": "stub", "object": "chat.completion", "created": 0, "model": "stub-model",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+def completion(text: str, tokens: list[tuple[str, dict[str, float]]] | None = None) -> dict:
+    """A chat completion answering ``text``; with ``tokens`` (token text, {alternative: logprob} with the
+    written token first), also the per-token log-probabilities an endpoint returns for ``logprobs``."""
+    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+    if tokens is not None:
+        assert "".join(token for token, _ in tokens) == text
+        choice["logprobs"] = {"content": [
+            {"token": token, "logprob": top[token], "bytes": None,
+             "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()]}
+            for token, top in tokens]}
+    return {"id": "stub", "object": "chat.completion", "created": 0, "model": "stub-model", "choices": [choice]}
+
+
+def stream_chunks(payload: dict) -> list[dict]:
+    """The completion as the chunks of a streamed answer: one per token, or per word without tokens."""
+    choice = payload["choices"][0]
+    logprobs = (choice.get("logprobs") or {}).get("content")
+    if logprobs:
+        pieces = [(entry["token"], {"content": [entry]}) for entry in logprobs]
+    else:
+        pieces = [(word, None) for word in re.findall(r"\s*\S+", choice["message"]["content"])]
+    chunks = [{"index": 0, "delta": {"role": "assistant", "content": text}, "logprobs": lp, "finish_reason": None}
+              for text, lp in pieces]
+    chunks.append({"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"})
+    return [{"id": "stub", "object": "chat.completion.chunk", "created": 0, "model": "stub-model", "choices": [c]}
+            for c in chunks]
 
 
 class StubServer:
@@ -139,6 +171,9 @@ class StubServer:
                 status, payload, headers, delay = stub.script.pop(0) if stub.script else (
                     500, {"error": {"message": "stub script exhausted"}}, {}, 0.0)
                 time.sleep(delay)
+                if status == 200 and body.get("stream") and "choices" in payload:
+                    self.send_stream(stream_chunks(payload))
+                    return
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -149,6 +184,16 @@ class StubServer:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
+
+            def send_stream(self, chunks: list[dict]) -> None:
+                """Server-sent events, as OpenAI streams (HTTP/1.0: the closed connection ends the body)."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for chunk in chunks:
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
 
             def log_message(self, *args):
                 pass
@@ -291,3 +336,174 @@ def test_a_video_is_sent_as_frames(stub, tmp_path):
     stub_backend(stub).generate(user_message("Feeling?", video=str(path)), max_new_tokens=4)
     parts = stub.requests[0]["body"]["messages"][0]["content"]
     assert [p["type"] for p in parts] == ["image_url"] * openai_compat.FRAMES_PER_VIDEO + ["text"]
+
+
+# ------------------------------------------------------------------------------------------------
+# token log-probabilities, and label and reason that agree (the image task through the stub)
+
+EMOTION6 = list(get_class_set("emotion6").labels)  # anger, disgust, fear, joy, sadness, surprise
+
+
+def tokens_of(*pieces) -> list[tuple[str, dict[str, float]]]:
+    """Tokens for ``completion``: a plain string is written with log-probability -0.01 and no rival."""
+    return [(piece, {piece: -0.01}) if isinstance(piece, str) else piece for piece in pieces]
+
+
+def prompt_text(request: dict) -> str:
+    return next(part["text"] for part in request["body"]["messages"][0]["content"] if part["type"] == "text")
+
+
+def test_the_stream_hands_over_token_logprobs_and_the_request_asks_for_them(stub):
+    tokens = tokens_of("Predicted", " emotion", ":", (" joy", {" joy": -0.3, " sadness": -1.6}), ".")
+    stub.then(200, completion("Predicted emotion: joy.", tokens))
+    choices = []
+    pieces = list(stub_backend(stub).generate_stream(user_message("hi"), max_new_tokens=8, token_choices=choices))
+    assert pieces == ["Predicted", " emotion", ":", " joy", "."]
+    assert [choice.text for choice in choices] == pieces
+    assert choices[3].logprob == -0.3 and choices[3].alternatives == {" joy": -0.3, " sadness": -1.6}
+    body = stub.requests[0]["body"]
+    assert body["stream"] is True and body["logprobs"] is True and body["top_logprobs"] == openai_compat.TOP_LOGPROBS
+
+
+def test_a_server_that_refuses_logprobs_is_asked_again_without_them(stub):
+    stub.then(400, {"error": {"message": "logprobs is not supported for this model"}})
+    stub.then(200, completion("ok")).then(200, completion("again"))
+    backend = stub_backend(stub)
+    choices = []
+    assert backend.generate(user_message("hi"), max_new_tokens=4, token_choices=choices) == "ok"
+    assert backend.generate(user_message("hi"), max_new_tokens=4) == "again"
+    assert [request["body"].get("logprobs") for request in stub.requests] == [True, None, None]
+    assert choices == []
+
+
+def test_a_chat_endpoint_is_not_asked_to_continue_an_answer(stub):
+    backend = stub_backend(stub)
+    assert not backend.supports("continue")
+    with pytest.raises(CapabilityError, match="cannot continue"):
+        backend.generate(user_message("hi"), answer_prefix="Predicted emotion: joy. Reason:")
+    assert stub.requests == []
+
+
+def test_label_and_reason_come_from_one_answer(stub, images, settings):
+    # asked separately (label, then reason), these two answers would contradict each other
+    stub.then(200, completion("Predicted emotion: joy. Reason: everyone in the picture is smiling."))
+    stub.then(200, completion("Predicted emotion: sadness. Reason: Predicted emotion: sadness, a grey sky."))
+    result = analyze_image(images["astronaut"], "emotion6", backend=stub_backend(stub), settings=settings)
+    assert len(stub.requests) == 1 and prompt_text(stub.requests[0]) == prompts.render("reasoning", options=EMOTION6)
+    assert (result.label, result.reason) == ("joy", "everyone in the picture is smiling.")
+    assert result.answer == "Predicted emotion: joy. Reason: everyone in the picture is smiling."
+    # the endpoint sent no token probabilities: a parsed answer, not a distribution with a 100% bar
+    assert result.distribution == {} and result.confidence is None and not result.has_probabilities
+    assert result.distribution_kind == "parsed answer" and result.basis == "model answer (exact)"
+
+
+@pytest.mark.parametrize("text, label, reason, note", [
+    ("Predicted emotion: joy. Reason: Predicted emotion: sadness. Reason: a grey sky.", "joy", "",
+     "another answer naming sadness"),
+    ("Predicted emotion: joy. Reason: they smile. Predicted emotion: sadness.", "joy", "they smile.",
+     "another answer naming sadness"),
+    ("Joy, since everybody smiles at sadness being over.", None, "", "no 'Reason:' part"),
+    ("Joy, since everybody is grinning.", "joy", "", "no 'Reason:' part"),
+    ("Predicted emotion: sadness or joy. Reason: hard to say.", None, "hard to say.", "names no single class"),
+])
+def test_a_contradicting_or_formatless_answer_never_becomes_the_reason(stub, images, settings, text, label, reason,
+                                                                       note):
+    stub.then(200, completion(text))
+    result = analyze_image(images["astronaut"], "emotion6", backend=stub_backend(stub), settings=settings)
+    assert (result.label, result.reason) == (label, reason)
+    assert any(note in answer_note for answer_note in result.answer_notes), result.answer_notes
+    assert result.answer == f"Predicted emotion: {label or 'unparsed'}." + (f" Reason: {reason}" if reason else "")
+    assert result.raw_text == text  # kept for the record, never shown as the reason
+
+
+def test_token_logprobs_give_a_real_distribution(stub, images, settings):
+    at_label = {" joy": -0.4, " sadness": -1.5, " surprise": -2.6, " s": -3.0, " the": -3.2, "Joy": -4.0}
+    tokens = tokens_of("Predicted", " emotion", ":", (" joy", at_label), ".", " Reason", ":", " smiles", ".")
+    stub.then(200, completion("Predicted emotion: joy. Reason: smiles.", tokens))
+    result = analyze_image(images["astronaut"], "emotion6", backend=stub_backend(stub), settings=settings)
+    # by hand: " joy" and "Joy" begin joy; " s" begins both sadness and surprise, so it counts for neither
+    joy, sadness, surprise = math.exp(-0.4) + math.exp(-4.0), math.exp(-1.5), math.exp(-2.6)
+    total = joy + sadness + surprise
+    expected = {"anger": 0.0, "disgust": 0.0, "fear": 0.0, "joy": joy / total, "sadness": sadness / total,
+                "surprise": surprise / total}
+    assert result.distribution_kind == "first-token probabilities" and result.has_probabilities
+    assert result.distribution == pytest.approx(expected)
+    assert result.confidence == pytest.approx(joy / total, abs=1e-4)
+    assert (result.label, result.reason) == ("joy", "smiles.")
+    (note,) = result.answer_notes
+    assert f"{total:.0%} of the probability" in note and f"{math.exp(-3.0):.0%} on tokens that begin several" in note
+    assert "(shown as 0): anger, disgust, fear" in note
+
+
+def test_a_written_label_the_token_probabilities_disfavour_is_said_plainly(stub, images, settings):
+    tokens = tokens_of("Predicted", " emotion", ":", (" joy", {" joy": -1.2, " sadness": -0.5}), ".", " Reason", ":",
+                       " smiles", ".")
+    stub.then(200, completion("Predicted emotion: joy. Reason: smiles.", tokens))
+    result = analyze_image(images["astronaut"], "emotion6", backend=stub_backend(stub), settings=settings)
+    assert result.label == "joy" and max(result.distribution, key=result.distribution.get) == "sadness"
+    assert any("wrote joy, but its first-token probabilities favour sadness" in note for note in result.answer_notes)
+
+
+class ScoringEndpoint(OpenAIBackend):
+    """A test double: an endpoint that can also score (fixed log-likelihoods) but not continue an answer."""
+
+    capabilities = OpenAIBackend.capabilities | {"score"}
+
+    def __init__(self, settings, log_likelihoods):
+        super().__init__(settings)
+        self.log_likelihoods = log_likelihoods
+
+    def score(self, messages, candidates):
+        return {candidate: self.log_likelihoods[candidate] for candidate in candidates}
+
+
+def test_a_written_label_that_disagrees_with_the_scores_is_said_plainly(stub, images, settings):
+    log_likelihoods = {"anger": -5.0, "disgust": -5.0, "fear": -4.0, "joy": -2.0, "sadness": -0.5, "surprise": -3.0}
+    stub.then(200, completion("Predicted emotion: joy. Reason: they smile."))
+    backend = ScoringEndpoint(stub_backend(stub).settings, log_likelihoods)
+    result = analyze_image(images["astronaut"], "emotion6", backend=backend, settings=settings)
+    total = sum(math.exp(value) for value in log_likelihoods.values())
+    assert result.distribution == pytest.approx({label: math.exp(v) / total for label, v in log_likelihoods.items()})
+    # label and reason agree (one answer); the scores' different favourite is said, not hidden
+    assert (result.label, result.reason, result.distribution_kind) == ("joy", "they smile.", "model scores")
+    favoured = f"({math.exp(-0.5) / total:.0%} against {math.exp(-2.0) / total:.0%})"
+    assert f"written answer is joy, but its scores favour sadness {favoured}" in result.answer_notes[0]
+    assert len(stub.requests) == 1
+
+
+def test_the_reason_streams(stub, images, settings):
+    from emo_core import analyze_image_stream
+
+    stub.then(200, completion("Predicted emotion: joy. Reason: everyone in the picture smiles at the camera."))
+    seen = [(result.label, result.reason, result.complete)
+            for result in analyze_image_stream(images["astronaut"], "emotion6", backend=stub_backend(stub),
+                                               settings=settings)]
+    reasons = [reason for _, reason, _ in seen]
+    assert len(set(reasons)) >= 5  # word by word, not all at once
+    assert all(later.startswith(earlier) for earlier, later in zip(reasons, reasons[1:]))
+    assert seen[-1] == ("joy", "everyone in the picture smiles at the camera.", True)
+    assert all(label in (None, "joy") for label, _, _ in seen) and not any(done for *_, done in seen[:-1])
+
+
+def test_a_batch_asks_for_labels_only(stub, images, settings):
+    stub.then(200, completion("Predicted emotion: joy.")).then(200, completion("Predict emotion: fear"))
+    rows = analyze_images([images["astronaut"], images["cat"]], "emotion6", backend=stub_backend(stub),
+                          settings=settings)
+    assert [row.result.label for row in rows] == ["joy", "fear"]
+    assert [prompt_text(request) for request in stub.requests] == [prompts.render("categorical", options=EMOTION6)] * 2
+    assert all(request["body"]["max_tokens"] <= 32 for request in stub.requests)
+    table = list(csv.DictReader(io.StringIO(rows_to_csv(rows, "emotion6"))))
+    assert [row["confidence"] for row in table] == ["", ""]  # a parsed label has no probability to print
+
+
+@pytest.mark.parametrize("task", ["emotion", "reason"])
+def test_video_tasks_ask_the_endpoint_once(stub, clips, settings, task):
+    answer = "Predicted emotion: happy. Reason: the voice is bright." if task == "reason" else "Predicted emotion: happy."
+    stub.then(200, completion(answer)).then(200, completion("Predicted emotion: sad. Reason: unasked."))
+    result = analyze_video(clips["speech"], "mer2023", backend=stub_backend(stub), settings=settings, task=task)
+    (request,) = stub.requests
+    assert f"[{task}]" in prompt_text(request)
+    assert request["body"]["max_tokens"] == (32 if task == "emotion" else 200)
+    assert result.label == "happy" and result.distribution == {} and result.confidence is None
+    assert result.reason == ("the voice is bright." if task == "reason" else "")
+    assert result.reason_by_model == (task == "reason")

@@ -131,3 +131,30 @@ def test_settings_take_dataset_names_and_refuse_the_wrong_kind():
         Settings(image_class_set="imagenet")
     with pytest.raises(ValueError, match="video_class_set: 'fer2013' is the fer7 class set"):
         Settings(video_class_set="fer2013")
+
+
+@pytest.mark.parametrize("text, word", [
+    ("Predicted emotion: awe. Reason: a vast mountain.", "awe"),
+    ("Sure! Predicted emotion: the image feels like excitement. Reason: fireworks", "excitement"),
+    ("Predicted emotion: [Fear]", "Fear"),
+    ("Anger", "Anger"),
+])
+def test_the_labels_place_in_the_answer_is_known(text, word):
+    parsed = parse_prediction(text, MIKELS + ("anger",))
+    assert text[parsed.label_start: parsed.label_start + len(word)] == word
+
+
+def test_a_reason_ends_where_a_second_answer_begins():
+    from emo_core.parsing import split_reason
+
+    assert split_reason(" they smile. ") == ("they smile.", "")
+    assert split_reason("they smile. Predicted emotion: sadness. Reason: rain") == (
+        "they smile.", "Predicted emotion: sadness. Reason: rain")
+    assert split_reason("predict emotion: fear") == ("", "predict emotion: fear")
+    assert parse_prediction("Predicted emotion: joy", EMOTION6).has_reason is False
+    assert parse_prediction("Predicted emotion: joy. Reason:", EMOTION6).has_reason is True
+
+
+def test_an_answer_without_a_reason_is_the_label_sentence_alone():
+    assert format_prediction("awe", "  ") == "Predicted emotion: awe."
+    assert format_prediction("awe", "wide sky!") == "Predicted emotion: awe. Reason: wide sky!"

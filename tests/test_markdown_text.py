@@ -122,7 +122,8 @@ def test_a_line_can_never_start_a_block():
 
 def _image_result(**hostile):
     fields = dict(label="awe", confidence=1.0, answer="Predicted emotion: awe. Reason: calm.", basis="model answer",
-                  backend="openai: m at http://127.0.0.1:1/v1", notes=[])
+                  backend="openai: m at http://127.0.0.1:1/v1", notes=[], abstained="", limits=[], reason_note="",
+                  answer_notes=[])
     return SimpleNamespace(**{**fields, **hostile})
 
 

@@ -243,7 +243,7 @@ def switching_app(tmp_path_factory):
     broken = tmp_path_factory.mktemp("private-models") / "half-copied"
     broken.mkdir()
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), preload=False, allow_model_switch=True,
-                        model_allowlist=f"hf:{tiny},Broken=hf:{broken}", device="cpu")
+                        model_allowlist=f"hf:{tiny},Broken=hf:{broken},hf:{tiny_model_dir('llava')}", device="cpu")
     with served_app(settings) as url:
         yield Client(url, verbose=False), tiny, broken
 
@@ -336,3 +336,18 @@ def _wait_for(condition, seconds: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_client_sees_the_reason_of_an_allow_listed_hf_model_stream(switching_app, images):
+    client, *_ = switching_app
+    job = client.submit(handle_file(str(images["astronaut"])), "mikels8", "hf", tiny_model_dir("llava").name,
+                        api_name="/analyze_image")
+    answer, boxed, chart, _, result = job.result(timeout=600)
+    updates = job.outputs()
+    assert len(updates) > 3  # faces and cues first, then the label, then the reason piece by piece
+    streamed = [update[0] for update in updates[:-1]]
+    assert len(set(streamed)) == len(streamed)  # each update says something new
+    assert all(text.startswith(f"## {result['label']}  ·  ") for text in streamed[1:])
+    assert answer.startswith(f"## {result['label']}  ·  {result['confidence']:.0%}")
+    assert result["distribution_kind"] == "model scores" and chart is not None and Path(boxed).is_file()
+    assert result["raw_text"].startswith(f"Predicted emotion: {result['label']}. Reason:")

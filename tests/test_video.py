@@ -120,6 +120,30 @@ def test_real_model_backends_answer_the_emotion_llama_prompt(clips, family, sees
     assert any("peak frame" in note for note in result.notes) == (sees == "peak frame")
 
 
+def test_the_emotion_task_of_a_real_model_generates_no_reason(clips, monkeypatch):
+    from emo_core import Settings, analyze_video_stream
+    from emo_core.backends import get_backend
+    from tests.tiny_models import tiny_model_dir
+
+    settings = Settings(backend="hf", model=str(tiny_model_dir("instructblip")), preload=False)
+    backend = get_backend("hf", settings)
+    generated = []
+    generate_stream = backend.generate_stream
+    monkeypatch.setattr(backend, "generate_stream",
+                        lambda messages, **options: generated.append(options) or generate_stream(messages, **options))
+    result = analyze_video(clips["mute"], "mer2023", backend=backend, settings=settings, task="emotion")
+    assert generated == []  # the label is scored; no reason is written only to be thrown away
+    assert result.label == max(result.distribution, key=result.distribution.get)
+    assert result.reason == "" and not result.reason_by_model and result.answer == f"Predicted emotion: {result.label}."
+
+    # the [reason] task: one generation, continuing the answer that names the scored label, streamed
+    updates = [(update.label, update.reason) for update in analyze_video_stream(clips["mute"], "mer2023", backend=backend,
+                                                                                settings=settings, task="reason")]
+    (options,) = generated
+    assert options["answer_prefix"] == f"Predicted emotion: {result.label}. Reason:"
+    assert {label for label, _ in updates} == {result.label} and len({reason for _, reason in updates}) > 2
+
+
 @pytest.fixture(scope="module")
 def phone_clips(clips, tmp_path_factory):
     """The jaw-drop clip as a portrait phone clip (stored sideways + rotation metadata, with the speech)

@@ -36,22 +36,41 @@ def with_backend(settings: Settings, backend: str | None, model: str | None) -> 
 
 
 def analyze_one(image_path: str | None, class_set: str, settings: Settings):
-    """Handler of /analyze_image: (answer markdown, boxed image, chart, cue rows, result JSON)."""
+    """Handler of /analyze_image, a generator: (answer markdown, boxed image, chart, cue rows, result JSON),
+    first with the faces and cues, then the answer as the model's reason streams, then everything."""
     if not image_path:
         raise gr.Error("Upload an image (or pick an example) first.", title="No image")
     with backend_lease(settings.backend, settings) as backend:
-        result = emo_core.analyze_image(image_path, class_set, backend=backend, settings=settings)
+        yield from _stream_answer(emo_core.analyze_image_stream(image_path, class_set, backend=backend,
+                                                                settings=settings), class_set)
+
+
+def _stream_answer(stream, class_set: str):
+    result = next(stream)
     for note in result.notes:
         gr.Info(toast_text(note))
-    chart = render.bar_chart(result.distribution, result.label, get_class_set(result.class_set).title) \
-        if result.distribution else None
-    return (
-        render.answer_markdown(result),
-        render.draw_faces(result.image, result.faces),
-        chart,
-        render.cue_rows(result.cues),
-        result.to_dict(),
-    )
+    boxed, cues = render.draw_faces(result.image, result.faces), render.cue_rows(result.cues)
+    # Only what changed goes out while the reason streams: the image, cues and chart are sent once.
+    # The first update clears the previous run's chart and JSON.
+    first, chart_sent = True, False
+    while not result.complete:
+        chart = None if first else gr.skip()
+        if result.has_probabilities and not chart_sent:
+            chart, chart_sent = _chart(result, class_set), True
+        unchanged = gr.skip()
+        yield (render.answer_markdown(result, streaming=True), boxed if first else unchanged, chart,
+               cues if first else unchanged, None if first else unchanged)
+        first = False
+        result = next(stream)
+    yield render.answer_markdown(result), boxed, _chart(result, class_set), cues, result.to_dict()
+
+
+def _chart(result, class_set: str):
+    """The bar chart, only where the distribution holds probabilities (never a 100% bar for a parsed label)."""
+    if not result.has_probabilities:
+        return None
+    return render.bar_chart(result.distribution, result.label,
+                            f"{get_class_set(class_set).title} ({result.distribution_kind})")
 
 
 def analyze_many(files: list[str] | None, class_set: str, settings: Settings, csv_component, progress=gr.Progress()):
@@ -118,7 +137,7 @@ def build(settings: Settings) -> None:
             result_json = gr.JSON(elem_id="result-json")
 
         def handler(path, key, backend_name=None, model_name=None):
-            return analyze_one(path, key, with_backend(settings, backend_name, model_name))
+            yield from analyze_one(path, key, with_backend(settings, backend_name, model_name))
 
         run.click(user_errors(handler), inputs=[image_in, class_set, backend, model],
                   outputs=[answer, boxed, chart, cues, result_json], api_name="analyze_image")

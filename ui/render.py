@@ -69,21 +69,27 @@ def cue_rows(cues: dict) -> list[list[str]]:
     return rows
 
 
-def answer_markdown(result) -> str:
-    """The image answer as Markdown; every piece from the model, the file or Pillow is escaped."""
-    label = escape_markdown(result.label or "unparsed", one_line=True)
-    headline = (f"## No label: {escape_markdown(result.abstained, one_line=True)}" if result.abstained
-                else f"## {label}  ·  {result.confidence:.0%}")
-    lines = [
-        headline,
-        f"**{escape_markdown(result.answer)}**",
-        "",
-        f"*Based on:* {escape_markdown(result.basis)}. *Reason:* {escape_markdown(result.reason_note)}. "
-        f"*Backend:* {escape_markdown(result.backend)}.",
-    ]
+def answer_markdown(result, streaming: bool = False) -> str:
+    """The image answer as Markdown: the label with its probability only where there is one (none when
+    the offline default abstains), the answer, what it rests on and who wrote the reason, limits and
+    notes. Every piece from a model, the file or Pillow is escaped."""
+    label = escape_markdown(result.label or ("…" if streaming else "unparsed"), one_line=True)
+    if result.abstained:
+        headline = f"## No label: {escape_markdown(result.abstained, one_line=True)}"
+    elif result.confidence is not None:
+        headline = f"## {label}  ·  {result.confidence:.0%}"
+    else:
+        headline = f"## {label}" + ("  ·  read from the model's answer (no probabilities)" if result.label else "")
+    answer = result.answer + (" …" if streaming else "")
+    lines = [headline, f"**{escape_markdown(answer)}**", ""]
+    if result.basis:
+        reason = f" *Reason:* {escape_markdown(result.reason_note)}." if result.reason_note else ""
+        lines.append(f"*Based on:* {escape_markdown(result.basis)}.{reason} *Backend:* {escape_markdown(result.backend)}.")
     if result.limits:
         lines += ["", "*Limits of the offline default for this class set:* "
                   + escape_markdown("; ".join(result.limits)) + "."]
+    if result.answer_notes and not streaming:
+        lines += ["", "*About the answer:* " + escape_markdown("; ".join(result.answer_notes)) + "."]
     if result.notes:
         lines += ["", "*Input notes:* " + escape_markdown("; ".join(result.notes)) + "."]
     return "\n".join(lines)

@@ -24,9 +24,11 @@ TASK_CHOICES = [("Emotion + reason ([reason])", "reason"), ("Emotion only ([emot
 
 def _answer_markdown(result, streaming: bool) -> str:
     """The video answer as Markdown; every piece from a model, the clip or ffmpeg is escaped."""
-    label = escape_markdown(result.label or "unparsed", one_line=True)
-    reason = escape_markdown(result.reason or ("…" if streaming else ""))
-    lines = [f"## {label}  ·  {result.confidence:.0%}",
+    label = escape_markdown(result.label or ("…" if streaming else "unparsed"), one_line=True)
+    reason = escape_markdown(result.reason or "") or ("…" if streaming else "")
+    probability = f"  ·  {result.confidence:.0%}" if result.confidence is not None else \
+        ("  ·  read from the model's answer (no probabilities)" if result.label else "")
+    lines = [f"## {label}{probability}",
              f"**Predicted emotion: {label}.**" + (f" **Reason:** {reason}" if reason else ""), "",
              f"*Based on:* {escape_markdown(result.basis)}. *Reason:* {escape_markdown(result.reason_note)}. "
              f"*Backend:* {escape_markdown(result.backend)}."]

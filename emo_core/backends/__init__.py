@@ -14,7 +14,7 @@ from typing import Iterator
 
 from ..errors import BackendError
 from ..settings import Settings
-from .base import Backend, media_paths, text_of, user_message
+from .base import Backend, TokenChoices, media_paths, text_of, user_message
 
 # name -> (module, class); the class takes the Settings.
 BACKENDS: dict[str, tuple[str, str]] = {
@@ -105,4 +105,4 @@ def backend_lease(name: str | None = None, settings: Settings | None = None) -> 
         _unload(idle)
 
 
-__all__ = ["BACKENDS", "Backend", "backend_lease", "get_backend", "media_paths", "text_of", "user_message"]
+__all__ = ["BACKENDS", "Backend", "TokenChoices", "backend_lease", "get_backend", "media_paths", "text_of", "user_message"]

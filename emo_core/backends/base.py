@@ -5,7 +5,11 @@ Messages are OpenAI-chat shaped; their media parts are local paths:
     [{"role": "user", "content": [{"type": "image", "path": "frames/photo.jpg"},
                                   {"type": "text", "text": "Please select the emotion ..."}]}]
 
-- ``generate`` returns the model's text answer (``generate_stream`` yields it in pieces);
+- ``generate`` returns the model's text answer (``generate_stream`` yields it in pieces). With
+  ``answer_prefix`` the answer starts with that text and the model continues it (the returned text is
+  the continuation only); backends that can do this have the "continue" capability (a chat API cannot
+  make the model continue an assistant turn, so the openai backend has not). With ``token_choices`` (a
+  list) backends that report token log-probabilities append one ``TokenChoices`` per written token;
 - ``score`` returns the log-likelihood of each candidate answer, for a full, deterministic
   distribution without free-text parsing. Backends that cannot score leave "score" out of
   ``capabilities`` and raise ``CapabilityError``; callers then fall back to generate + parse.
@@ -14,13 +18,23 @@ Messages are OpenAI-chat shaped; their media parts are local paths:
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
+from dataclasses import dataclass
 from typing import Iterator
 
 from ..errors import CapabilityError
 
 Message = dict
-CAPABILITIES = frozenset({"image", "video", "audio", "generate", "score"})
+CAPABILITIES = frozenset({"image", "video", "audio", "generate", "continue", "score"})
+
+
+@dataclass(frozen=True)
+class TokenChoices:
+    """One written token and the likeliest tokens the model could have written in its place."""
+
+    text: str
+    logprob: float
+    alternatives: dict[str, float]  # token text -> log-probability (the endpoint's top-k)
 
 
 class Backend(ABC):
@@ -41,13 +55,20 @@ class Backend(ABC):
         """What to show users as the model behind the answers."""
         return self.name
 
-    def generate(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0) -> str:
+    def generate(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0,
+                 answer_prefix: str = "", token_choices: list[TokenChoices] | None = None) -> str:
         raise CapabilityError(f"the {self.name} backend cannot generate text")
 
-    def generate_stream(
-        self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0
-    ) -> Iterator[str]:
-        yield self.generate(messages, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    def generate_stream(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
+                        seed: int = 0, answer_prefix: str = "",
+                        token_choices: list[TokenChoices] | None = None) -> Iterator[str]:
+        yield self.generate(messages, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                            answer_prefix=answer_prefix, token_choices=token_choices)
+
+    def check_prefix(self, answer_prefix: str) -> None:
+        """Refuse an answer prefix this backend cannot continue (rather than silently ignoring it)."""
+        if answer_prefix and not self.supports("continue"):
+            raise CapabilityError(f"the {self.name} backend cannot continue an answer prefix")
 
     def score(self, messages: list[Message], candidates: list[str]) -> dict[str, float]:
         raise CapabilityError(f"the {self.name} backend cannot score candidate answers")

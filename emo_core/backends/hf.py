@@ -4,10 +4,14 @@
     backend = get_backend("hf", settings)
     backend.generate(user_message("Which emotion ...?", image="photo.jpg"))
     backend.score(messages, ["amusement", "awe", ...])      # log-likelihood of each label
+    backend.generate(messages, answer_prefix="Predicted emotion: awe. Reason:")  # continues the answer
 
 Loading (placement with accelerate, dtype, bitsandbytes) is in ``hf_loading``; what differs between
 model families (classes, chat template or plain prompt, media) in ``hf_families``; the batched
-candidate scoring in ``hf_scoring``; frames and audio from files in ``hf_media``. Constructing the
+candidate scoring in ``hf_scoring``; frames and audio from files in ``hf_media``. An answer prefix is
+tokenised on its own and appended to the prompt's tokens (to the decoder's start for an encoder-decoder),
+exactly as ``score`` appends a candidate, so a label scored first can then be explained by continuing
+``Predicted emotion: <label>. Reason:``. Constructing the
 backend loads nothing; the model loads on first use and is shared by every backend with the same load
 options in the process, until ``unload``.
 """
@@ -62,18 +66,20 @@ class HFBackend(Backend):
         hf_loading.release(self.options)
 
     def generate(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
-                 seed: int = 0) -> str:
-        loaded, inputs = self.model_inputs(messages)
+                 seed: int = 0, answer_prefix: str = "", token_choices: list | None = None) -> str:
+        """The answer's text; with ``answer_prefix``, the continuation of that prefix. ``token_choices`` is
+        left empty: this backend's distributions come from ``score``."""
+        loaded, inputs = self.model_inputs(messages, answer_prefix)
         with loaded.lock:
             output = self._run_generate(loaded, inputs, max_new_tokens, temperature, seed)
-        return _decode_new_tokens(loaded.tokenizer, inputs["input_ids"], output)
+        return _decode_new_tokens(loaded.tokenizer, _answer_start(inputs), output)
 
     def generate_stream(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
-                        seed: int = 0) -> Iterator[str]:
+                        seed: int = 0, answer_prefix: str = "", token_choices: list | None = None) -> Iterator[str]:
         """Text pieces as the model writes them (for the UI); joined, they equal ``generate``'s answer."""
         from transformers import TextIteratorStreamer
 
-        loaded, inputs = self.model_inputs(messages)
+        loaded, inputs = self.model_inputs(messages, answer_prefix)
         streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                         timeout=STREAM_STALL_TIMEOUT_S)
         failure: list[BaseException] = []
@@ -104,19 +110,21 @@ class HFBackend(Backend):
         loaded, inputs = self.model_inputs(messages)
         with loaded.lock:
             try:
-                values = hf_scoring.score_candidates(loaded.text_model, loaded.tokenizer, inputs, list(candidates),
-                                                     loaded.is_encoder_decoder)
+                values = hf_scoring.score_candidates(loaded.text_model, loaded.continuation_model, loaded.tokenizer,
+                                                     inputs, list(candidates), loaded.is_encoder_decoder)
             except (RuntimeError, ValueError, TypeError) as exc:
                 raise _as_backend_error(exc) from exc
         return dict(zip(candidates, values))
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def model_inputs(self, messages: list[Message]) -> tuple[hf_loading.LoadedModel, dict]:
+    def model_inputs(self, messages: list[Message], answer_prefix: str = "") -> tuple[hf_loading.LoadedModel, dict]:
         """The loaded model and the tensors its forward/generate takes for these messages."""
         loaded = hf_loading.acquire(self.options)
         prompt = hf_families.prompt_and_media(messages, loaded.family, loaded.processor)
         inputs = hf_families.processor_inputs(loaded.processor, prompt)
+        if answer_prefix:
+            inputs = _with_answer_prefix(loaded, dict(inputs), answer_prefix)
         # With a model spread by accelerate, its hooks move activations between devices; the inputs go
         # where the embeddings are, media in the weights' dtype, ids and masks unchanged.
         return loaded, _moved(inputs, _input_device(loaded.text_model), loaded.placement.dtype)
@@ -137,6 +145,31 @@ class HFBackend(Backend):
                 return loaded.text_model.generate(**inputs, **options)
         except (RuntimeError, ValueError, TypeError) as exc:
             raise _as_backend_error(exc) from exc
+
+
+def _with_answer_prefix(loaded: hf_loading.LoadedModel, inputs: dict, answer_prefix: str) -> dict:
+    """The prompt followed by the first words of the answer: the model's generation continues them."""
+    import torch
+
+    ids = hf_scoring.candidate_token_ids(loaded.tokenizer, [answer_prefix])[0]
+    prefix = torch.tensor([ids], dtype=torch.long)
+    if loaded.is_encoder_decoder:
+        start = loaded.text_model.config.get_text_config().decoder_start_token_id
+        inputs["decoder_input_ids"] = torch.cat([torch.tensor([[start]]), prefix], dim=1)
+        return inputs
+    inputs["input_ids"] = torch.cat([inputs["input_ids"], prefix], dim=1)
+    if inputs.get("attention_mask") is not None:
+        inputs["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones_like(prefix)], dim=1)
+    for key in hf_scoring.TOKEN_ALIGNED_KEYS:  # per-token modality: the prefix is text
+        if inputs.get(key) is not None:
+            inputs[key] = torch.cat([inputs[key], torch.zeros_like(prefix, dtype=inputs[key].dtype)], dim=1)
+    return inputs
+
+
+def _answer_start(inputs: dict):
+    """What ``generate`` echoes before the new tokens: the decoder's start (and prefix) for an
+    encoder-decoder given one, else the prompt ids (decoder-only models return them first)."""
+    return inputs["decoder_input_ids"] if inputs.get("decoder_input_ids") is not None else inputs["input_ids"]
 
 
 def _decode_new_tokens(tokenizer, prompt_ids, output) -> str:

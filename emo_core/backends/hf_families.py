@@ -37,14 +37,17 @@ class Family:
     text_module: str = ""
     accepts: frozenset[str] = frozenset({"image", "video"})
     single_image: bool = False
+    # attribute of the text model that continues from a key/value cache without the media; empty: the
+    # text model itself (BLIP-2 / InstructBLIP's top-level forward always wants the image)
+    continuation_module: str = ""
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return self.accepts | {"generate", "score"}
+        return self.accepts | {"generate", "continue", "score"}
 
 
 DEFAULT_FAMILY = Family("image-text-to-text")
-_ONE_IMAGE = dict(accepts=frozenset({"image"}), single_image=True)
+_ONE_IMAGE = dict(accepts=frozenset({"image"}), single_image=True, continuation_module="language_model")
 
 FAMILIES: dict[str, Family] = {
     "instructblip": Family("InstructBLIP", **_ONE_IMAGE),

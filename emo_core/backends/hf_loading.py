@@ -71,6 +71,12 @@ class LoadedModel:
         return getattr(self.processor, "tokenizer", self.processor)
 
     @property
+    def continuation_model(self):
+        """What continues from the prompt's key/value cache without the media (see hf_scoring)."""
+        module = self.family.continuation_module
+        return getattr(self.text_model, module) if module else self.text_model
+
+    @property
     def is_encoder_decoder(self) -> bool:
         return bool(getattr(self.text_model.config.get_text_config(), "is_encoder_decoder", False))
 

@@ -14,7 +14,14 @@ server's ``Retry-After``); other 4xx answers are the caller's mistake and are no
 failure ends as a ``BackendError`` whose message says what to change.
 
 Chat endpoints cannot score arbitrary candidate answers, so this backend has no ``score``: tasks use
-generate + parse.
+generate + parse. Nor can a chat request make the model continue an assistant turn portably (some
+servers have their own flag for it, OpenAI's API has none), so it has no "continue" capability either.
+
+Every request asks for the ``TOP_LOGPROBS`` likeliest tokens at each position (``logprobs``); OpenAI,
+vLLM and llama.cpp's server return them, and ``generate(..., token_choices=[])`` hands them to the
+task, which turns them into class probabilities. A server that refuses the parameter is asked again
+without it (and not asked again); one that ignores it returns none, and the task says the label was
+parsed from the text.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import Callable, Iterator, TypeVar
 
 from ..errors import BackendError, CapabilityError
 from ..settings import Settings
-from .base import Backend, Message
+from .base import Backend, Message, TokenChoices
 
 OFFICIAL_API_URL = "https://api.openai.com/v1"
 # Without a key a local server still needs *some* bearer value in the header.
@@ -37,6 +44,7 @@ NO_KEY_PLACEHOLDER = "no-key"
 BACKOFF_BASE_S = 0.5  # first retry waits ~0.5 s, then ~1 s, ~2 s, ...
 BACKOFF_MAX_S = 20.0  # also caps the server's Retry-After
 FRAMES_PER_VIDEO = 4
+TOP_LOGPROBS = 20  # the most OpenAI's API returns per position
 _SENDABLE_IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
 T = TypeVar("T")
@@ -53,6 +61,7 @@ class OpenAIBackend(Backend):
         self._client = None
         # Newer OpenAI models refuse max_tokens and want max_completion_tokens; learnt on the first refusal.
         self._length_parameter = "max_tokens"
+        self._ask_logprobs = True  # until the server refuses them
 
     @property
     def model_label(self) -> str:
@@ -84,21 +93,32 @@ class OpenAIBackend(Backend):
             self._client = None
 
     def generate(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
-                 seed: int = 0) -> str:
+                 seed: int = 0, answer_prefix: str = "", token_choices: list[TokenChoices] | None = None) -> str:
+        self.check_prefix(answer_prefix)
         response = self._create(messages, max_new_tokens, temperature, seed, stream=False)
         if not response.choices:
             raise BackendError(f"the server at {self.base_url} returned no answer")
-        return response.choices[0].message.content or ""
+        choice = response.choices[0]
+        if token_choices is not None:
+            token_choices += _token_choices(choice.logprobs)
+        return choice.message.content or ""
 
     def generate_stream(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
-                        seed: int = 0) -> Iterator[str]:
+                        seed: int = 0, answer_prefix: str = "",
+                        token_choices: list[TokenChoices] | None = None) -> Iterator[str]:
         import openai
 
+        self.check_prefix(answer_prefix)
         stream = self._create(messages, max_new_tokens, temperature, seed, stream=True)
         try:
             for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                if token_choices is not None:
+                    token_choices += _token_choices(choice.logprobs)
+                if choice.delta and choice.delta.content:
+                    yield choice.delta.content
         except openai.OpenAIError as exc:  # mid-stream: part of the answer is out, so no retry
             raise BackendError(f"the stream from {self.base_url} broke off: {exc}") from exc
         finally:
@@ -110,9 +130,12 @@ class OpenAIBackend(Backend):
         self.load()
         request = dict(model=self.settings.model, messages=to_openai_messages(messages), temperature=temperature,
                        seed=seed, stream=stream)
-        # the length parameter is looked up at each call: a refusal of max_tokens switches it (below)
-        return self._with_retries(
-            lambda: self._client.chat.completions.create(**request, **{self._length_parameter: max_new_tokens}))
+        # the length and logprobs parameters are looked up at each call: a refusal switches them (below)
+        return self._with_retries(lambda: self._client.chat.completions.create(
+            **request, **{self._length_parameter: max_new_tokens}, **self._logprobs_parameters()))
+
+    def _logprobs_parameters(self) -> dict:
+        return {"logprobs": True, "top_logprobs": TOP_LOGPROBS} if self._ask_logprobs else {}
 
     def _with_retries(self, call: Callable[[], T]) -> T:
         import openai
@@ -131,6 +154,9 @@ class OpenAIBackend(Backend):
                 if self._wants_max_completion_tokens(exc):
                     self._length_parameter = "max_completion_tokens"
                     return self._with_retries(call)  # once: the condition cannot hold again
+                if self._refuses_logprobs(exc):
+                    self._ask_logprobs = False
+                    return self._with_retries(call)  # once, likewise
                 raise BackendError(self._refusal(exc)) from exc
             except openai.APITimeoutError as exc:  # before APIConnectionError: it is a subclass
                 if attempt + 1 == attempts:
@@ -148,6 +174,9 @@ class OpenAIBackend(Backend):
         return (exc.status_code == 400 and self._length_parameter == "max_tokens"
                 and "max_completion_tokens" in _reason(exc))
 
+    def _refuses_logprobs(self, exc) -> bool:
+        return exc.status_code in (400, 422) and self._ask_logprobs and "logprobs" in _reason(exc).lower()
+
     def _refusal(self, exc) -> str:
         status, reason = exc.status_code, _reason(exc)
         if status in (401, 403):
@@ -157,6 +186,17 @@ class OpenAIBackend(Backend):
             return (f"the server at {self.base_url} has no such model or route ({reason}); check EMO_MODEL="
                     f"{self.settings.model!r} and EMO_OPENAI_BASE_URL")
         return f"the server at {self.base_url} rejected the request ({status}: {reason})"
+
+
+def _token_choices(logprobs) -> list[TokenChoices]:
+    """The endpoint's per-token log-probabilities (``choice.logprobs.content``), if it sent any."""
+    content = getattr(logprobs, "content", None) or []
+    choices = []
+    for token in content:
+        alternatives = {alternative.token: float(alternative.logprob) for alternative in (token.top_logprobs or [])}
+        alternatives.setdefault(token.token, float(token.logprob))
+        choices.append(TokenChoices(token.token, float(token.logprob), alternatives))
+    return choices
 
 
 def _reason(exc) -> str:

@@ -1,20 +1,25 @@
 """Image emotion classification and affective reasoning (EmoVIT's tasks) over a chosen class set.
 
 ``analyze_image`` loads the image safely, measures its cues with the offline perception models (for
-the visuals and EmoVIT's attribute list, whatever the backend), asks the backend for the label
-(``score`` when it can, else ``generate`` + parse) and for the reason (``generate`` with the reasoning
-prompt when it can, else a template filled from the measured cues, which the result says).
+the visuals and EmoVIT's attribute list, whatever the backend), then asks the backend for a label and
+a reason that agree (``model_answer``: the scored label's reason continues the answer that names it,
+or label and reason come from one generated answer). A backend that cannot write (offline) gets a
+reason from a template filled with the measured cues, which the result says. ``analyze_image_stream``
+yields the result as the reason streams; batches (``analyze_images``) ask for no reason at all, since
+the CSV has no column for it.
+
+``distribution_kind`` says what the distribution is: "model scores" and "first-token probabilities"
+are the model's own probabilities, "cue mapping" the offline table's, and a "parsed answer" has none.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from PIL import Image
 
@@ -25,13 +30,15 @@ from ..errors import EmoError
 from ..expression_map import decide, limits
 from ..image_io import ImageSource, load_image
 from ..labels import get_class_set, resolve_class_set
-from ..parsing import format_prediction, parse_prediction
+from ..parsing import format_prediction
 from ..settings import Settings
 from ..timing import Laps
+from . import model_answer
 from .offline_reason import compose_reason
 
 FACE_BASIS = "face expressions (FER2013 model) mapped by a fixed table"
 LOW_LEVEL_BASIS = "low-level cues only (no face found; no model judged the emotion)"
+REASON_TOKENS = 160
 
 
 @dataclass
@@ -51,7 +58,7 @@ class ImageEmotionResult:
     answer: str  # "Predicted emotion: X. Reason: ..."
     class_set: str  # the class set's key ("mikels8"), whatever name it was asked by
     basis: str  # what the label rests on, in words
-    confidence: float
+    confidence: float | None  # the label's probability; None where the distribution holds none
     faces: list[FaceResult]
     cues: dict
     raw_text: str  # the model's own text, if a text model answered
@@ -65,11 +72,19 @@ class ImageEmotionResult:
     name: str = ""
     dataset: str = ""  # the dataset the class set was asked by ("EmoSet"), "" when asked by its key
     timings: dict[str, float] = field(default_factory=dict)
+    distribution_kind: str = model_answer.NO_LABEL  # see the module docstring
+    answer_notes: list[str] = field(default_factory=list)  # about the model's answer (disagreements, gaps)
+    complete: bool = True  # False on the partial results analyze_image_stream yields while the reason streams
     image: Image.Image | None = field(default=None, repr=False, compare=False)  # the analysed image
 
     def to_dict(self) -> dict:
         """JSON-ready fields (everything but the image)."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "image"}
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether ``distribution`` holds probabilities to draw (not a label read from text)."""
+        return bool(self.distribution) and self.distribution_kind in model_answer.PROBABILITY_KINDS
 
 
 def _plain(value):
@@ -89,8 +104,24 @@ def analyze_image(
     class_set: str = "mikels8",
     backend: Backend | str | None = None,
     settings: Settings | None = None,
+    with_reason: bool = True,
 ) -> ImageEmotionResult:
     """Classify the emotion of one image and explain it. Raises ``EmoError`` subclasses on bad input."""
+    result = None
+    for result in analyze_image_stream(image, class_set, backend, settings, with_reason):
+        pass
+    return result
+
+
+def analyze_image_stream(
+    image: ImageSource,
+    class_set: str = "mikels8",
+    backend: Backend | str | None = None,
+    settings: Settings | None = None,
+    with_reason: bool = True,
+) -> Iterator[ImageEmotionResult]:
+    """Yields the result as soon as the cues are measured and the label is known, then again each time the
+    model's reason grows (the same object, updated); the last item is final (``complete``)."""
     settings = settings or Settings.from_env()
     chosen = resolve_class_set(class_set)
     labels = list(chosen.class_set.labels)
@@ -114,79 +145,73 @@ def analyze_image(
         lap("perception")
         if not perception.from_cache:
             timings.update({f"perception.{k}": v for k, v in perception.timings.items()})
-        label, dist, raw_text, basis = _classify(backend, path, labels, perception)
-        abstained = ""
+        result = ImageEmotionResult(
+            label=None, distribution={}, reason="", answer="", class_set=chosen.key, basis="", confidence=None,
+            faces=[
+                FaceResult(r.face.box, round(r.face.score, 4), r.expression, round(r.confidence, 4),
+                           {k: round(v, 4) for k, v in r.expression_probs.items()})
+                for r in perception.faces
+            ],
+            cues=perception.attributes(), raw_text="", notes=loaded.notes, backend=backend.model_label,
+            image_size=loaded.image.size, name=loaded.name, dataset=chosen.dataset, timings=timings, complete=False,
+            image=loaded.image,
+        )
+        yield result  # the faces and cues, while the model is asked
+        label_messages = user_message(prompts.render("categorical", options=labels), image=str(path))
+        reason_messages = user_message(prompts.render("reasoning", options=labels), image=str(path))
+        answers = model_answer.answer_stream(backend, label_messages, reason_messages, labels,
+                                             with_reason=with_reason, reason_tokens=REASON_TOKENS)
+        for answer in answers:
+            if "classify" not in timings and (answer.label or answer.complete):
+                lap("classify")
+            _take_answer(result, answer, perception, with_reason, backend)
+            if not answer.complete:
+                yield result
         if backend.judges_from_cues:
-            label, abstained = decide([dist[name] for name in labels], labels,
-                                      "faces" if perception.faces else "low-level cues only")
-        lap("classify")
-        reason, reason_text, reason_by_model, reason_note = _reason(backend, path, labels, label, dist, perception)
-        raw_text = "\n\n".join(t for t in (raw_text, reason_text) if t)
+            _decide_offline(result, labels, perception, with_reason)
         lap("reason")
     timings["total"] = lap.total()
-
-    confidence = dist.get(label, 0.0) if label else 0.0
-    answer = format_prediction(label or ("none" if abstained else "unparsed"), reason)
-    return ImageEmotionResult(
-        label=label,
-        distribution=dist,
-        reason=reason,
-        answer=answer,
-        class_set=chosen.key,
-        basis=basis,
-        confidence=round(confidence, 4),
-        faces=[
-            FaceResult(r.face.box, round(r.face.score, 4), r.expression, round(r.confidence, 4),
-                       {k: round(v, 4) for k, v in r.expression_probs.items()})
-            for r in perception.faces
-        ],
-        cues=perception.attributes(),
-        raw_text=raw_text,
-        notes=loaded.notes,
-        backend=backend.model_label,
-        image_size=loaded.image.size,
-        reason_by_model=reason_by_model,
-        reason_note=reason_note,
-        abstained=abstained,
-        limits=limits(labels) if backend.judges_from_cues else [],
-        name=loaded.name,
-        dataset=chosen.dataset,
-        timings=timings,
-        image=loaded.image,
-    )
+    result.complete = True
+    yield result
 
 
-def _classify(backend: Backend, path: Path, labels: list[str], perception: ImagePerception):
-    messages = user_message(prompts.render("categorical", options=labels), image=str(path))
-    if backend.supports("score"):
-        log_likelihoods = backend.score(messages, labels)
-        top = max(log_likelihoods.values())
-        exp = {label: math.exp(log_likelihoods[label] - top) for label in labels}
-        total = sum(exp.values())
-        dist = {label: value / total for label, value in exp.items()}
-        if backend.judges_from_cues:
-            basis = FACE_BASIS if perception.faces else LOW_LEVEL_BASIS
-        else:
-            basis = "model likelihood of each label"
-        return max(dist, key=dist.get), dist, "", basis
-    text = backend.generate(messages, max_new_tokens=32)
-    parsed = parse_prediction(text, labels)
-    dist = {label: (1.0 if label == parsed.label else 0.0) for label in labels} if parsed.parsed else {}
-    return parsed.label, dist, text, f"model answer ({parsed.status})"
-
+def _take_answer(result: ImageEmotionResult, answer: model_answer.ModelAnswer, perception: ImagePerception,
+                 with_reason: bool, backend: Backend) -> None:
+    result.label, result.distribution = answer.label, answer.distribution
+    result.reason_by_model = answer.reason_by_model
+    if with_reason and backend.supports("generate"):
+        result.reason_note = (f"{backend.model_label} gave no reason (see the notes)"
+                              if answer.complete and not answer.reason else f"written by {backend.model_label}")
+    result.distribution_kind, result.confidence = answer.distribution_kind, answer.confidence
+    result.reason, result.raw_text, result.answer_notes = answer.reason, answer.raw_text, answer.notes
+    result.basis = answer.basis
+    if answer.distribution_kind == model_answer.CUE_MAPPING:
+        result.basis = FACE_BASIS if perception.faces else LOW_LEVEL_BASIS
+    label = answer.label or ("unparsed" if answer.complete else "…")
+    result.answer = format_prediction(label, answer.reason) if with_reason else f"Predicted emotion: {label}."
 
 TEMPLATE_NOTE = "template from the measured cues (no language model wrote it)"
 
 
-def _reason(backend: Backend, path: Path, labels: list[str], label, dist, perception) -> tuple[str, str, bool, str]:
-    """(reason, the model's raw text, written by a model?, note saying who wrote it)."""
-    if backend.supports("generate"):
-        messages = user_message(prompts.render("reasoning", options=labels), image=str(path))
-        text = backend.generate(messages, max_new_tokens=160)
-        parsed = parse_prediction(text, labels)
-        return (parsed.reason or text.strip()), text, True, f"written by {backend.model_label}"
-    probability = dist.get(label, 0.0) if label else max(dist.values(), default=0.0)
-    return compose_reason(perception, label, probability), "", False, TEMPLATE_NOTE
+def _decide_offline(result: ImageEmotionResult, labels: list[str], perception: ImagePerception,
+                    with_reason: bool) -> None:
+    """The offline default's answer: a label only where the mapped distribution is clear (else it
+    abstains and says why), what this class set cannot tell apart, and a template reason over the cues."""
+    label, result.abstained = decide([result.distribution[name] for name in labels], labels,
+                                     "faces" if perception.faces else "low-level cues only")
+    result.label = label
+    result.confidence = result.distribution.get(label) if label else None
+    result.limits = limits(labels)
+    shown = label or ("none" if result.abstained else "unparsed")
+    if with_reason:
+        # no model writes here: the reason is a template over the measured cues (offline_reason says so)
+        probability = result.confidence if label else max(result.distribution.values(), default=0.0)
+        result.reason = compose_reason(perception, label, probability)
+        result.reason_by_model, result.reason_note = False, TEMPLATE_NOTE
+        result.answer = format_prediction(shown, result.reason)
+    else:
+        result.answer = f"Predicted emotion: {shown}."
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +234,7 @@ class BatchRow:
             r = self.result
             row.update(
                 label=r.label or ("none" if r.abstained else "unparsed"),
-                confidence=f"{r.confidence:.3f}",
+                confidence="" if r.confidence is None else f"{r.confidence:.3f}",
                 basis=r.basis,
                 faces=len(r.faces),
                 expressions="; ".join(f"{f.expression} {f.confidence:.2f}" for f in r.faces),
@@ -231,7 +256,8 @@ def analyze_images(
     settings: Settings | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> list[BatchRow]:
-    """``analyze_image`` over many images; a bad file becomes a row with its error, not a failure."""
+    """``analyze_image`` over many images, without reasons (the CSV has no column for them); a bad file
+    becomes a row with its error, not a failure."""
     settings = settings or Settings.from_env()
     get_class_set(class_set)  # an unknown class set is the caller's error, not every row's
     sources = list(sources)
@@ -243,7 +269,7 @@ def analyze_images(
         if progress:
             progress(index, len(sources), name)
         try:
-            rows.append(BatchRow(name, analyze_image(source, class_set, backend, settings)))
+            rows.append(BatchRow(name, analyze_image(source, class_set, backend, settings, with_reason=False)))
         except EmoError as exc:
             rows.append(BatchRow(name, None, str(exc)))
     if progress:

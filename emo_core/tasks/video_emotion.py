@@ -5,12 +5,12 @@ Offline: the visual pipeline (faces, action units, peak frame, expressions) and 
 reason is written by the small language model from the cue phrases (streamed), or from a template
 when the model's text is unusable, and the result says which. With an ``hf`` or ``openai`` backend
 the same cues are measured for the visuals and the MERR record, and the model answers Emotion-LLaMA's
-prompt (``[emotion]`` / ``[reason]`` task identifiers, the transcript as the subtitle).
+prompt (``[emotion]`` / ``[reason]`` task identifiers, the transcript as the subtitle): label and reason
+agree and the reason streams (``model_answer``); the ``[emotion]`` task generates no reason.
 """
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from dataclasses import dataclass, field, fields
@@ -25,19 +25,21 @@ from ..cues.perception import get_perceiver
 from ..errors import InvalidInputError
 from ..labels import ClassSetChoice, resolve_class_set
 from ..merr import build_record, set_reason
-from ..parsing import format_prediction, parse_prediction
+from ..parsing import format_prediction
 from ..settings import Settings
 from ..video.action_units import AU_CODES
 from ..video.au_rules import describe
 from ..video.fusion import fuse
 from ..video.decode import with_declared_duration
 from ..video.visual import VisualAnalysis, analyze_visual
+from . import model_answer
 
 if TYPE_CHECKING:
     from ..audio.analysis import AudioAnalysis
 
 TRANSCRIPT_WORDS_FOR_CUES = 40
 SMALL_LM_NAME = "Gemma 3 270M (llama.cpp)"
+REASON_TOKENS = 200
 
 
 @dataclass
@@ -48,7 +50,7 @@ class VideoEmotionResult:
     answer: str  # "Predicted emotion: X. Reason: ..."
     class_set: str  # the class set's key ("mer2023"), whatever name it was asked by
     basis: str
-    confidence: float
+    confidence: float | None  # None where the distribution holds no probabilities
     reason_by_model: bool  # True when a language model wrote the reason
     reason_note: str  # which model wrote the reason, or why the template is shown
     transcript: str  # C_ls
@@ -70,6 +72,8 @@ class VideoEmotionResult:
     backend: str
     timings: dict[str, float] = field(default_factory=dict)
     dataset: str = ""  # the dataset the class set was asked by ("DFEW"), "" when asked by its key
+    # "model scores", "first-token probabilities", "cue mapping" (the offline fusion), "parsed answer", "none"
+    distribution_kind: str = model_answer.CUE_MAPPING
     peak_frame: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
@@ -111,14 +115,17 @@ def analyze_video_stream(path, class_set: str = "mer2023", backend: Backend | st
         timings["audio"] = round(time.perf_counter() - clock, 4)
 
         result = _cue_result(visual, audio, chosen, labels, backend)
+        result.timings = timings
         if readable != path:
             result.notes.append("a streamed recording without a declared duration (e.g. from a webcam): "
                                 "its streams were copied into a file that declares it before reading")
         if not backend.judges_from_cues:
-            _ask_model(result, backend, readable, visual, audio, labels, task)
-    timings["until_reason"] = round(time.perf_counter() - started, 4)
-    result.timings = timings
-    yield result
+            for _ in _ask_model(result, backend, readable, visual, audio, labels, task):
+                timings.setdefault("until_reason", round(time.perf_counter() - started, 4))
+                yield result
+    if backend.judges_from_cues:
+        timings["until_reason"] = round(time.perf_counter() - started, 4)
+        yield result
 
     if task == "reason" and backend.judges_from_cues:
         clock = time.perf_counter()
@@ -245,8 +252,9 @@ def _stream_offline_reason(result: VideoEmotionResult, visual, audio,
                                                    f"({outcome.problem})")
 
 
-def _ask_model(result: VideoEmotionResult, backend: Backend, path: Path, visual, audio, labels, task) -> None:
-    """Emotion-LLaMA's prompt to a real model: label by ``score`` (or generate + parse), then the reason."""
+def _ask_model(result: VideoEmotionResult, backend: Backend, path: Path, visual, audio, labels,
+               task: str) -> Iterator[VideoEmotionResult]:
+    """Emotion-LLaMA's prompt to a real model (``model_answer``); yields as the answer fills in."""
     tasks = prompts.sentence_table("emotion_llama_tasks.txt")
     subtitle = audio.transcript.strip() or "nothing"
 
@@ -268,21 +276,21 @@ def _ask_model(result: VideoEmotionResult, backend: Backend, path: Path, visual,
             frame_path = str(Path(workdir) / "peak.jpg")
             Image.fromarray(visual.peak_frame).save(frame_path, quality=95)
             result.notes.append("the model reads images only: it was shown the peak frame")
-        if backend.supports("score"):
-            scores = backend.score(messages("emotion", frame_path), labels)
-            top = max(scores.values())
-            exp = {label: math.exp(scores[label] - top) for label in labels}
-            total = sum(exp.values())
-            result.distribution = {label: exp[label] / total for label in labels}
-            result.label = max(result.distribution, key=result.distribution.get)
-            result.basis = "model likelihood of each label (Emotion-LLaMA prompt)"
-        text = backend.generate(messages("reason" if task == "reason" else "emotion", frame_path), max_new_tokens=200)
-        parsed = parse_prediction(text, labels)
-        if not backend.supports("score"):
-            result.label = parsed.label
-            result.distribution = {label: float(label == parsed.label) for label in labels} if parsed.parsed else {}
-            result.basis = f"model answer ({parsed.status})"
-        result.confidence = round(result.distribution.get(result.label, 0.0), 4) if result.label else 0.0
-        result.reason = parsed.reason or text.strip()
-        result.reason_by_model = True
-        result.reason_note = f"written by {backend.model_label}"
+        # the cue fusion's label is not the model's: nothing is shown until the model answers
+        result.label, result.distribution, result.confidence = None, {}, None
+        result.distribution_kind = model_answer.NO_LABEL
+        result.reason_note = f"written by {backend.model_label}" if task == "reason" else "no reason asked ([emotion])"
+        notes = list(result.notes)
+        answers = model_answer.answer_stream(backend, messages("emotion", frame_path), messages("reason", frame_path),
+                                             labels, with_reason=task == "reason", reason_tokens=REASON_TOKENS)
+        for answer in answers:
+            result.label, result.distribution = answer.label, answer.distribution
+            result.distribution_kind, result.confidence = answer.distribution_kind, answer.confidence
+            result.basis = answer.basis
+            if answer.distribution_kind == model_answer.MODEL_SCORES:
+                result.basis = f"{model_answer.SCORED_BASIS} (Emotion-LLaMA prompt)"
+            result.reason, result.reason_by_model = answer.reason, answer.reason_by_model
+            result.notes = notes + answer.notes
+            if answer.complete and task == "reason" and not answer.reason:
+                result.reason_note = f"{backend.model_label} gave no reason (see the notes)"
+            yield result
