@@ -178,6 +178,8 @@ CSV_COLUMNS = ("file", "label", "confidence", "basis", "faces", "expressions", "
 
 @dataclass
 class BatchRow:
+    """One image of a batch: its result without the image's pixels (``result.image`` is None), or the error."""
+
     file: str
     result: ImageEmotionResult | None
     error: str = ""
@@ -211,7 +213,8 @@ def analyze_images(
     settings: Settings | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> list[BatchRow]:
-    """``analyze_image`` over many images; a bad file becomes a row with its error, not a failure."""
+    """``analyze_image`` over many images; a bad file becomes a row with its error, not a failure.
+    Each image is let go once analysed: a batch holds one decoded image at a time."""
     settings = settings or Settings.from_env()
     sources = list(sources)
     if len(sources) > settings.max_batch_images:
@@ -222,9 +225,12 @@ def analyze_images(
         if progress:
             progress(index, len(sources), name)
         try:
-            rows.append(BatchRow(name, analyze_image(source, class_set, backend, settings)))
+            result = analyze_image(source, class_set, backend, settings)
         except EmoError as exc:
             rows.append(BatchRow(name, None, str(exc)))
+            continue
+        result.image = None  # the table and the CSV need none of its pixels
+        rows.append(BatchRow(name, result))
     if progress:
         progress(len(sources), len(sources), "done")
     return rows
