@@ -2,7 +2,7 @@
 ``analyze_images``, each in a fresh process. Prints figures.
 
     .venv/bin/python -m benchmarks.bench_memory                       # both, inputs made in a temporary folder
-    .venv/bin/python -m benchmarks.bench_memory --inputs /tmp/memory  # keep (and reuse) the generated inputs
+    .venv/bin/python -m benchmarks.bench_memory --inputs bench-inputs  # keep (and reuse) the generated inputs
     .venv/bin/python -m benchmarks.bench_memory --only video
 
 The clip: 1920x1080, 30 fps, 60 s, H.264 + AAC; the astronaut's face (a real photo, scaled up) whose jaw
