@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -120,9 +121,11 @@ def _open(data: bytes, max_pixels: int, max_side: int) -> tuple[tuple[int, int],
     _check_pixels(pil.size, max_pixels)
     stored_size = pil.size
     if pil.format == "JPEG" and max(pil.size) > 2 * max_side:
-        # libjpeg decodes at 1/2, 1/4 or 1/8 scale (never below max_side): a huge JPEG never needs
-        # its full-size buffer.
-        pil.draft(pil.mode, (max_side, max_side))
+        # libjpeg decodes at 1/2, 1/4 or 1/8 scale (never below the downscaled size): a huge JPEG never
+        # needs its full-size buffer. The box is the downscaled size itself: a square max_side box
+        # needs the short side to stay over max_side too, and kept 4000x3000 or 5472x3648 photos whole.
+        scale = max_side / max(pil.size)
+        pil.draft(pil.mode, (math.ceil(pil.width * scale), math.ceil(pil.height * scale)))
     return stored_size, pil, pil.format or "unknown"
 
 

@@ -232,6 +232,29 @@ def test_yin_finds_known_pitches_and_no_pitch_in_noise():
     assert np.isnan(pitch).mean() > 0.95
 
 
+def test_yin_follows_a_long_melody_across_its_blocks(monkeypatch):
+    """12 s of tones changing every 0.37 s: more frames than three of YIN's blocks. Every frame whose
+    window lies inside one tone finds that tone, on both sides of each block boundary, and the track
+    is the one a single block gives."""
+    from emo_core.audio import prosody
+
+    rate, tones, length = 16000, (90.0, 140.0, 210.0, 300.0), 0.37
+    t = np.arange(12 * rate) / rate
+    tone_at = lambda seconds: tones[int(seconds // length) % len(tones)]  # noqa: E731
+    f0_true = np.array([tone_at(s) for s in t])
+    voiced = 0.3 * np.sin(2 * np.pi * np.cumsum(f0_true) / rate)
+    times, pitch = yin_pitch(voiced, rate)
+    assert len(times) > 2 * prosody.YIN_FRAMES_PER_BLOCK + 1
+    half = (prosody.YIN_WINDOW_S + 1 / prosody.PITCH_FLOOR_HZ) / 2 + 0.002  # a frame's reach around its centre
+    inside = [i for i, centre in enumerate(times) if (centre - half) // length == (centre + half) // length]
+    boundaries = [prosody.YIN_FRAMES_PER_BLOCK * k + offset for k in (1, 2) for offset in (-1, 0)]
+    assert set(boundaries) & set(inside)
+    for i in inside:
+        assert pitch[i] == pytest.approx(tone_at(times[i]), rel=0.01), i
+    monkeypatch.setattr(prosody, "YIN_FRAMES_PER_BLOCK", 10**6)
+    np.testing.assert_allclose(yin_pitch(voiced, rate)[1], pitch, rtol=1e-9)
+
+
 def test_yin_agrees_with_librosa_pyin_on_speech(av):
     librosa = pytest.importorskip("librosa")
     track = load_audio(av["low"])

@@ -101,6 +101,7 @@ def test_batch_keeps_going_past_a_bad_file_and_writes_csv(images, tmp_path, sett
                           progress=lambda done, total, name: seen.append((done, total)))
     assert [row.file for row in rows] == ["astronaut.jpg", "broken.jpg", "cat.jpg"]
     assert rows[0].result.label == "joy" and rows[1].result is None and "not an image" in rows[1].error
+    assert rows[0].result.image is None and rows[2].result.image is None  # no decoded image is kept
     assert seen[0] == (0, 3) and seen[-1] == (3, 3)
     table = list(csv.DictReader(io.StringIO(rows_to_csv(rows, "emotion6"))))
     assert table[0]["label"] == "joy" and float(table[0]["p_joy"]) > 0.5

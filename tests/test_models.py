@@ -42,6 +42,24 @@ def test_astronaut_has_one_happy_face(perceiver):
     assert perceiver.expressions.labels[int(probabilities.argmax())] == "happy" and probabilities.max() > 0.9
 
 
+def test_many_crops_go_through_in_batches_in_their_order(perceiver):
+    """A video track's crops (more than one batch) get each crop's own probabilities, in order: the
+    astronaut's happy face and a neutral drawing, interleaved over three batches."""
+    from emo_core.cues.expression import PREDICT_BATCH
+
+    rgb = np.asarray(media.astronaut())
+    gray = rgb.mean(axis=2).astype(np.uint8)
+    happy = aligned_crop(gray, perceiver.faces.detect(rgb)[0])
+    flat = np.full((64, 64), 128, dtype=np.uint8)
+    crops = np.stack([happy if i % 3 == 0 else flat for i in range(2 * PREDICT_BATCH + 5)])
+    probabilities = perceiver.expressions.predict(crops)
+    alone = {name: perceiver.expressions.predict(crop[None])[0] for name, crop in (("happy", happy), ("flat", flat))}
+    assert probabilities.shape == (len(crops), 7)
+    for i, row in enumerate(probabilities):
+        np.testing.assert_allclose(row, alone["happy" if i % 3 == 0 else "flat"], atol=1e-5)
+    assert not np.allclose(alone["happy"], alone["flat"], atol=0.05)
+
+
 def test_mirrored_face_reads_the_same(perceiver):
     rgb = np.asarray(media.astronaut())
     readings = [perceiver.perceive(image).faces[0] for image in (rgb, rgb[:, ::-1].copy())]

@@ -80,16 +80,14 @@ def test_bad_files_raise_typed_errors(tmp_path, clips, settings, content, messag
 
 
 def test_streamed_recording_without_a_duration_is_read(clips, settings, tmp_path, monkeypatch):
-    """A webcam recording from the browser declares no duration; moviepy cannot open such a file, so
-    it is remuxed into a temporary file first (and that file is removed afterwards)."""
+    """A webcam recording from the browser declares no duration; the frame count needs one, so it is
+    remuxed into a temporary file first (and that file is removed afterwards)."""
     import tempfile
 
-    from moviepy.config import FFMPEG_BINARY
-
-    from emo_core.video.decode import _ffmpeg_header
+    from emo_core.ffmpeg_input import read_header
 
     recording = media_av.streamed_recording(clips["speech"], tmp_path / "sample.webm")
-    assert "Duration: N/A" in _ffmpeg_header(FFMPEG_BINARY, recording)
+    assert "Duration: N/A" in read_header(recording, "a video")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the remuxed copy goes: watched below
@@ -270,3 +268,45 @@ def test_the_face_track_bridges_one_or_two_missed_detections(tmp_path, settings,
     else:
         assert times[0] == pytest.approx(hidden[1] / FPS) and times[-1] > 3.5
     assert abs(result.peak_index - PEAK) <= 1
+
+
+def test_sampled_frames_stream_out_of_one_pass_and_a_seeked_window_holds_the_same_frames(clips):
+    """Sampling keeps every 6th frame of one ffmpeg pass, each in its own array; a window more than
+    100 frames in is read by seeking (as the peak refinement does) and holds the very frames the pass
+    decoded."""
+    from contextlib import closing
+
+    from emo_core.video.decode import frames_between, probe, read_frames
+
+    info = probe(clips["mute"], max_seconds=60, max_side=640)
+    with closing(read_frames(info, step=6)) as frames:
+        sampled = dict(frames)
+    assert list(sampled) == list(range(0, 4 * FPS, 6))
+    assert all(frame.shape == (360, 640, 3) for frame in sampled.values())
+    assert not np.shares_memory(sampled[0], sampled[6])
+    window = frames_between(info, 102, 114)
+    assert window.indices == list(range(102, 115)) and window.times[0] == pytest.approx(102 / FPS)
+    for index in (102, 108, 114):
+        assert np.array_equal(window.frames[window.indices.index(index)], sampled[index])
+
+
+def test_a_truncated_clip_is_read_up_to_where_it_ends_and_says_so(clips, tmp_path):
+    """Matroska declares the duration up front: cut in half, the file still opens, and the frames stop
+    early instead of the last one being repeated to the declared end."""
+    import subprocess
+    from contextlib import closing
+
+    from emo_core.ffmpeg_input import ffmpeg_binary
+    from emo_core.video.decode import probe, read_frames
+
+    whole = tmp_path / "whole.mkv"
+    subprocess.run([ffmpeg_binary(), "-nostdin", "-v", "error", "-y", "-i", str(clips["mute"]), "-c", "copy",
+                    str(whole)], check=True, timeout=60)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    info = probe(cut, max_seconds=60)
+    assert info.frame_count == 4 * FPS
+    with closing(read_frames(info, step=6)) as frames:
+        indices = [index for index, _ in frames]
+    assert indices and indices[-1] < info.frame_count - 6 - 1
+    assert any(note.startswith("decoding stopped early at") for note in info.notes)

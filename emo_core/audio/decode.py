@@ -3,8 +3,9 @@
     track = load_audio("clip.mp4", max_seconds=30)   # None when the file has no audio track
     track.samples, track.rate, track.native_rate, track.notes
 
-Probing uses moviepy's ``ffmpeg_parse_infos`` and decoding the ffmpeg binary moviepy uses (the one
-shipped by imageio-ffmpeg), so no system ffmpeg is needed. The track is decoded at its *native* rate
+Probing parses ``ffmpeg -i`` with moviepy's parser and decoding runs the ffmpeg binary moviepy uses (the
+one shipped by imageio-ffmpeg), so no system ffmpeg is needed; both open the upload through
+``ffmpeg_input`` (a local file only, never a playlist). The track is decoded at its *native* rate
 and resampled to 16 kHz with soxr: moviepy's ``to_soundarray(fps=16000)`` on a 44.1 kHz track returns
 near-silence (moviepy 2.2.1). soxr is the resampler ``librosa.resample`` calls by default (same
 samples, checked); it is called directly because importing librosa costs 4-7 s on a cold 2-core machine.
@@ -24,12 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputTooLargeError, InvalidInputError
+from ..ffmpeg_input import ffmpeg_binary, ffmpeg_reason, input_args, parse_header, read_header
 
 TARGET_RATE = 16000  # what silero-vad and Whisper expect
 DECODE_TIMEOUT_S = 300  # a damaged file must not hang a worker forever
 # A decoded track this much shorter than the container declares is reported as truncated
 # (small differences are normal: codec priming, rounding of the declared duration).
 TRUNCATION_TOLERANCE_S = 0.5
+WHAT = "a readable video or audio file"  # ends the messages refusing a file
 # ffmpeg reads still images as one-frame "videos"; these demuxers mean "an image, not a clip".
 _IMAGE_DEMUXERS = ("_pipe", "image2")
 
@@ -65,24 +68,23 @@ class AudioTrack:
 
 def probe_media(path: str | Path, *, max_bytes: int | None = None) -> MediaInfo:
     """Streams and duration of a media file; raises ``InvalidInputError`` for anything unreadable."""
-    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
-
     path = _checked_file(path, max_bytes)
+    header = read_header(path, WHAT)
     try:
-        infos = ffmpeg_parse_infos(str(path))
-    except OSError as first_error:
-        reason = _ffmpeg_reason(str(first_error))
-        if _is_still_image(str(first_error)):
+        infos = parse_header(header, path)
+    except OSError:
+        reason = ffmpeg_reason(header, path)
+        if _is_still_image(header):
             raise InvalidInputError(f"{path.name} is a still image, not a video or audio file") from None
-        if "Duration: N/A" not in str(first_error):
-            raise InvalidInputError(f"{path.name} is not a readable video or audio file ({reason})") from None
+        if "Duration: N/A" not in header:
+            raise InvalidInputError(f"{path.name} is not {WHAT} ({reason})") from None
         # Streamed recordings (browser MediaRecorder webm, piped mkv) declare no duration: ffmpeg then
         # has to decode the whole file once to measure it.
+        header = read_header(path, WHAT, decode_file=True)
         try:
-            infos = ffmpeg_parse_infos(str(path), decode_file=True)
-        except OSError as second_error:
-            reason = _ffmpeg_reason(str(second_error))
-            raise InvalidInputError(f"{path.name} is not a readable video or audio file ({reason})") from None
+            infos = parse_header(header, path, decode_file=True)
+        except OSError:
+            raise InvalidInputError(f"{path.name} is not {WHAT} ({ffmpeg_reason(header, path)})") from None
     duration = infos.get("duration")
     if not duration or duration <= 0:
         raise InvalidInputError(f"{path.name} has no playable duration")
@@ -110,8 +112,6 @@ def load_audio(
     refuses larger files with ``InputTooLargeError``; ``info`` skips the probe when the caller has one.
     Raises ``InvalidInputError`` for a missing, empty, non-media or undecodable file.
     """
-    from moviepy.config import FFMPEG_BINARY
-
     if max_seconds is not None and max_seconds <= 0:
         raise ValueError(f"max_seconds must be positive, got {max_seconds}")
     path = _checked_file(path, max_bytes)
@@ -120,7 +120,7 @@ def load_audio(
         return None
     native_rate = info.audio_rate or TARGET_RATE
     cut = max_seconds is not None and info.duration > max_seconds
-    command = [FFMPEG_BINARY, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+    command = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error", *input_args(path, WHAT),
                "-map", "0:a:0", "-vn", "-sn", "-dn"]
     if cut:
         command += ["-t", f"{max_seconds:.3f}"]
@@ -133,7 +133,7 @@ def load_audio(
     native = np.frombuffer(done.stdout, dtype=np.float32)
     errors = done.stderr.decode("utf-8", "replace").strip()
     if done.returncode != 0 and native.size == 0:
-        raise InvalidInputError(f"the audio of {path.name} cannot be decoded ({_ffmpeg_reason(errors)})")
+        raise InvalidInputError(f"the audio of {path.name} cannot be decoded ({ffmpeg_reason(errors, path)})")
 
     notes: list[str] = []
     decoded_seconds = native.size / native_rate
@@ -146,7 +146,7 @@ def load_audio(
             "(truncated or damaged file)"
         )
     elif errors:
-        notes.append(f"ffmpeg reported decoding errors ({_ffmpeg_reason(errors)})")
+        notes.append(f"ffmpeg reported decoding errors ({ffmpeg_reason(errors, path)})")
     if cut:
         notes.append(f"only the first {max_seconds:g} s of {info.duration:.1f} s analysed")
     samples = _resample(native, native_rate, TARGET_RATE)
@@ -185,13 +185,3 @@ def _checked_file(path: str | Path, max_bytes: int | None) -> Path:
 def _is_still_image(ffmpeg_output: str) -> bool:
     match = re.search(r"Input #0, ([\w,]+), from", ffmpeg_output)
     return bool(match) and any(marker in match.group(1) for marker in _IMAGE_DEMUXERS)
-
-
-def _ffmpeg_reason(ffmpeg_output: str) -> str:
-    """The most telling line of an ffmpeg error output, without its ``[in#0 @ 0x...]`` prefix."""
-    lines = [re.sub(r"^\[[^\]]*\]\s*", "", line).strip() for line in ffmpeg_output.splitlines()]
-    lines = [line for line in lines if line and not line.startswith("Error passing")]
-    for line in lines:
-        if "moov atom not found" in line or "Invalid data" in line or "Duration: N/A" in line:
-            return line.rstrip(".,")
-    return lines[0][:200] if lines else "ffmpeg gave no reason"

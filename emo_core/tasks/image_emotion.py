@@ -223,6 +223,8 @@ CSV_COLUMNS = ("file", "label", "confidence", "basis", "faces", "expressions", "
 
 @dataclass
 class BatchRow:
+    """One image of a batch: its result without the image's pixels (``result.image`` is None), or the error."""
+
     file: str
     result: ImageEmotionResult | None
     error: str = ""
@@ -257,7 +259,8 @@ def analyze_images(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> list[BatchRow]:
     """``analyze_image`` over many images, without reasons (the CSV has no column for them); a bad file
-    becomes a row with its error, not a failure."""
+    becomes a row with its error, not a failure. Each image is let go once analysed: a batch holds one
+    decoded image at a time."""
     settings = settings or Settings.from_env()
     get_class_set(class_set)  # an unknown class set is the caller's error, not every row's
     sources = list(sources)
@@ -269,9 +272,12 @@ def analyze_images(
         if progress:
             progress(index, len(sources), name)
         try:
-            rows.append(BatchRow(name, analyze_image(source, class_set, backend, settings, with_reason=False)))
+            result = analyze_image(source, class_set, backend, settings, with_reason=False)
         except EmoError as exc:
             rows.append(BatchRow(name, None, str(exc)))
+            continue
+        result.image = None  # the table and the CSV need none of its pixels
+        rows.append(BatchRow(name, result))
     if progress:
         progress(len(sources), len(sources), "done")
     return rows
