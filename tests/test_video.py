@@ -310,3 +310,48 @@ def test_a_truncated_clip_is_read_up_to_where_it_ends_and_says_so(clips, tmp_pat
         indices = [index for index, _ in frames]
     assert indices and indices[-1] < info.frame_count - 6 - 1
     assert any(note.startswith("decoding stopped early at") for note in info.notes)
+
+
+BIG, SMALL = 340, 220  # sides of the two face tiles (faces of about 120 and 75 px)
+
+
+def two_face_frames(big_left: bool, big_peak: int, small_peak: int) -> tuple[list[np.ndarray], tuple[int, int]]:
+    """4 s of two astronaut faces side by side on a 640x360 frame, a large one and a small one, each
+    dropping its jaw at its own frame; and the (left, right) columns of the large face's tile."""
+    from PIL import Image
+
+    def tile(frame: np.ndarray, side: int) -> Image.Image:
+        return Image.fromarray(frame).crop((140, 0, 500, 360)).resize((side, side))  # face_frame's face
+
+    big_x, small_x = (10, 410) if big_left else (290, 10)
+    frames = []
+    for big, small in zip(media.expression_frames(4 * FPS, peak=big_peak),
+                          media.expression_frames(4 * FPS, peak=small_peak)):
+        canvas = Image.new("RGB", (640, 360), (30, 30, 40))
+        canvas.paste(tile(big, BIG), (big_x, 10))
+        canvas.paste(tile(small, SMALL), (small_x, 70))
+        frames.append(np.asarray(canvas))
+    return frames, (big_x, big_x + BIG)
+
+
+@pytest.mark.parametrize("big_left, big_peak, small_peak", [(True, 80, 30), (False, 30, 80)],
+                         ids=["large_face_left", "large_face_right"])
+def test_of_two_faces_the_main_speakers_is_analysed(tmp_path, settings, big_left, big_peak, small_peak):
+    """Two faces in every frame, both present throughout: the main speaker is the face with the largest
+    summed area over the sampled frames (``video.tracking.main_track``: the face both biggest and longest
+    present, not the one that moves its mouth most). Each face drops its jaw at its own frame; the peak
+    must be the large face's, on the large face, whichever side it is on."""
+    frames, (left_edge, right_edge) = two_face_frames(big_left, big_peak, small_peak)
+    clip = media_av.mux_video(media.frame_function(frames, FPS), None, tmp_path / "two.mp4", FPS, duration=4.0)
+    result = analyze_video(clip, "mer2023", settings=settings, task="emotion")
+    counts = result.video["faces_per_sampled_frame"]
+    assert len(counts) == 20 and counts.count(2) >= 18 and max(counts) == 2
+    assert any("up to 2 faces per frame" in note and "main speaker" in note for note in result.notes)
+    assert abs(result.peak_index - big_peak) <= 1, "the peak is not the large face's jaw drop"
+    assert {"AU25", "AU26"} <= set(result.peak_aus)
+    left, top, right, bottom = result.peak_box
+    assert left_edge <= left < right <= right_edge and right - left > 0.33 * BIG  # the large face's box
+    error = np.abs(result.peak_frame.astype(np.int16) - frames[result.peak_index]).mean()
+    assert error < 8  # the peak frame is the clip's frame at peak_index
+    assert len(result.au_series["time"]) >= 18  # one track: the large face's, over the whole clip
+    assert validate_record(result.merr) == [] and result.merr["peak_index"] == result.peak_index

@@ -12,7 +12,8 @@ samples, checked); it is called directly because importing librosa costs 4-7 s o
 
 ffmpeg is piped to float32 mono directly rather than through moviepy's ``AudioFileClip``, which reads
 int16 stereo (a mono source comes back 3 dB quieter, which would bias the loudness cue) and pads or
-cuts the samples to the duration the container declares. Nothing is written to disk.
+cuts the samples to the duration the container declares. Nothing is written to disk. This is the
+project's one audio decoder: the offline analysis and the model backends (``backends.hf_media``) use it.
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ class HFBackend(Backend):
     def model_inputs(self, messages: list[Message], answer_prefix: str = "") -> tuple[hf_loading.LoadedModel, dict]:
         """The loaded model and the tensors its forward/generate takes for these messages."""
         loaded = hf_loading.acquire(self.options)
-        prompt = hf_families.prompt_and_media(messages, loaded.family, loaded.processor)
+        prompt = hf_families.prompt_and_media(messages, loaded.family, loaded.processor, self.settings)
         inputs = hf_families.processor_inputs(loaded.processor, prompt)
         if answer_prefix:
             inputs = _with_answer_prefix(loaded, dict(inputs), answer_prefix)

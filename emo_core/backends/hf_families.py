@@ -17,8 +17,10 @@ Any ``AutoModelForImageTextToText`` model type missing from the table gets ``DEF
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ..errors import BackendError, CapabilityError
+from ..errors import BackendError, CapabilityError, InvalidInputError
+from ..settings import Settings
 from . import hf_media
 from .base import Message
 
@@ -85,8 +87,11 @@ class PromptAndMedia:
     audios: list = field(default_factory=list)
 
 
-def prompt_and_media(messages: list[Message], family: Family, processor) -> PromptAndMedia:
-    """The prompt string and the decoded media, in the order their placeholders appear."""
+def prompt_and_media(messages: list[Message], family: Family, processor,
+                     settings: Settings | None = None) -> PromptAndMedia:
+    """The prompt string and the decoded media, in the order their placeholders appear; videos and
+    audio are read within ``settings``' limits (``max_video_seconds``, ``video_max_side``)."""
+    settings = settings or Settings()
     gathered = PromptAndMedia(text="")
     wants_video_audio = "audio" in family.accepts and not _has_part(messages, "audio")
     conversation = []
@@ -106,14 +111,18 @@ def prompt_and_media(messages: list[Message], family: Family, processor) -> Prom
                 gathered.images.append(hf_media.load_image(part["path"]))
                 parts.append({"type": "image"})
             elif kind == "video":
-                frames = hf_media.video_frames(part["path"], FRAMES_PER_VIDEO)
+                frames = hf_media.video_frames(part["path"], FRAMES_PER_VIDEO, settings)
                 gathered.images += frames
                 parts += [{"type": "image"}] * len(frames)
-                if wants_video_audio and hf_media.has_audio_track(part["path"]):
-                    gathered.audios.append(hf_media.load_audio(part["path"]))
+                audio = hf_media.load_audio(part["path"], settings) if wants_video_audio else None
+                if audio is not None:
+                    gathered.audios.append(audio)
                     parts.append({"type": "audio"})
             elif kind == "audio":
-                gathered.audios.append(hf_media.load_audio(part["path"]))
+                audio = hf_media.load_audio(part["path"], settings)
+                if audio is None:
+                    raise InvalidInputError(f"{Path(part['path']).name} has no audio track")
+                gathered.audios.append(audio)
                 parts.append({"type": "audio"})
             else:
                 raise CapabilityError(f"unknown message part type {kind!r}")

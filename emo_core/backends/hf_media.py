@@ -1,11 +1,11 @@
-"""Media for the transformers backend: images, frames sampled from a video, audio as 16 kHz mono.
+"""Media for the model backends (hf, openai): images, frames sampled from a video, audio as 16 kHz mono.
 
 transformers' video processors need torchvision, which does not load beside our torch build, so a
-video reaches a model as a few frames (PIL images) sampled here with moviepy, plus its audio track
-for models that hear. moviepy decodes with the ffmpeg binary of imageio-ffmpeg (no system ffmpeg).
-
-Audio is decoded, down-mixed and resampled to 16 kHz by ffmpeg's own resampler in one pipe (moviepy's
-``to_soundarray(fps=16000)`` returns near-silence on a 44.1 kHz track, as ``emo_core/audio/decode.py`` notes).
+video reaches a model as a few frames (PIL images) spread over it, plus its audio track for models
+that hear. Frames and audio come from the same readers as the offline analysis: ``video.decode``
+(upright frames of rotated phone clips, variable-rate clips timed by their timestamps, at most
+``video_max_side`` large, within ``max_video_seconds``) and ``audio.decode`` (mono 16 kHz, the same
+duration limit); both open uploads through ``ffmpeg_input`` (a local file only, never a playlist).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..settings import Settings
 
-AUDIO_RATE = 16000  # what Whisper-style audio encoders (Qwen2.5-Omni's included) expect
-# Whisper-style feature extractors see at most 30 s; decoding more would only be thrown away.
+# Whisper-style feature extractors (Qwen2.5-Omni's included) see at most 30 s; decoding more would
+# only be thrown away.
 MAX_AUDIO_SECONDS = 30.0
-DECODE_TIMEOUT_S = 120  # a damaged file must not hang a request forever
 
 
 def load_image(path: str | Path):
@@ -33,54 +33,22 @@ def load_image(path: str | Path):
         raise InvalidInputError(f"cannot read the image {Path(path).name}: {exc}") from None
 
 
-def video_frames(path: str | Path, count: int) -> list:
-    """``count`` RGB frames taken at the centres of equal slices of the video."""
-    from moviepy import VideoFileClip
+def video_frames(path: str | Path, count: int, settings: Settings) -> list:
+    """RGB PIL frames shown at the middle of ``count`` equal slices of the video's first
+    ``settings.max_video_seconds`` (``video.decode.sample_evenly``), upright, at most
+    ``settings.video_max_side`` large."""
     from PIL import Image
 
-    try:
-        clip = VideoFileClip(str(path), audio=False)
-    except (OSError, KeyError, IndexError) as exc:
-        raise InvalidInputError(f"cannot read the video {Path(path).name}: {exc}") from None
-    try:
-        duration = float(clip.duration or 0.0)
-        if duration <= 0:
-            raise InvalidInputError(f"the video {Path(path).name} has no frames")
-        # Stay a little before the end: moviepy's last timestamp may lie past the last decodable frame.
-        last = max(0.0, duration - 1.0 / max(clip.fps or 25.0, 1.0))
-        times = [min(last, duration * (index + 0.5) / count) for index in range(count)]
-        return [Image.fromarray(np.asarray(clip.get_frame(t), dtype=np.uint8)).convert("RGB") for t in times]
-    finally:
-        clip.close()
+    from ..video.decode import probe, sample_evenly
+
+    info = probe(path, max_seconds=settings.max_video_seconds, max_side=settings.video_max_side)
+    return [Image.fromarray(frame) for frame in sample_evenly(info, count).frames]
 
 
-def has_audio_track(path: str | Path) -> bool:
-    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+def load_audio(path: str | Path, settings: Settings) -> np.ndarray | None:
+    """Mono float32 samples at 16 kHz of an audio file or a video's audio track (``audio.decode``),
+    at most ``settings.max_video_seconds`` and ``MAX_AUDIO_SECONDS`` long; None when it has no audio."""
+    from ..audio.decode import load_audio as decode_audio
 
-    try:
-        return bool(ffmpeg_parse_infos(str(path)).get("audio_found"))
-    except (OSError, KeyError, IndexError):
-        return False
-
-
-def load_audio(path: str | Path, max_seconds: float = MAX_AUDIO_SECONDS) -> np.ndarray:
-    """Mono float32 samples at 16 kHz from an audio file or from a video's audio track.
-
-    ffmpeg (moviepy's binary) decodes, down-mixes and resamples in one pipe; moviepy's own
-    ``AudioFileClip`` fails reading up to the very end of short clips.
-    """
-    import subprocess
-
-    from imageio_ffmpeg import get_ffmpeg_exe
-
-    command = [get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-t", str(max_seconds), "-vn",
-               "-ac", "1", "-ar", str(AUDIO_RATE), "-f", "f32le", "-"]
-    try:
-        decoded = subprocess.run(command, capture_output=True, timeout=DECODE_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        raise InvalidInputError(f"decoding the audio of {Path(path).name} took too long") from None
-    samples = np.frombuffer(decoded.stdout, dtype=np.float32)
-    if decoded.returncode != 0 or samples.size == 0:
-        reason = decoded.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no audio samples"]
-        raise InvalidInputError(f"cannot read audio from {Path(path).name}: {reason[0]}")
-    return samples.copy()
+    track = decode_audio(path, max_seconds=min(settings.max_video_seconds, MAX_AUDIO_SECONDS))
+    return None if track is None else track.samples

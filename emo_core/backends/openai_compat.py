@@ -128,8 +128,8 @@ class OpenAIBackend(Backend):
 
     def _create(self, messages, max_new_tokens: int, temperature: float, seed: int, stream: bool):
         self.load()
-        request = dict(model=self.settings.model, messages=to_openai_messages(messages), temperature=temperature,
-                       seed=seed, stream=stream)
+        request = dict(model=self.settings.model, messages=to_openai_messages(messages, self.settings),
+                       temperature=temperature, seed=seed, stream=stream)
         # the length and logprobs parameters are looked up at each call: a refusal switches them (below)
         return self._with_retries(lambda: self._client.chat.completions.create(
             **request, **{self._length_parameter: max_new_tokens}, **self._logprobs_parameters()))
@@ -225,8 +225,10 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
 # messages
 
 
-def to_openai_messages(messages: list[Message]) -> list[dict]:
-    """Our chat messages (media as local paths) as OpenAI chat messages (media as data URLs)."""
+def to_openai_messages(messages: list[Message], settings: Settings | None = None) -> list[dict]:
+    """Our chat messages (media as local paths) as OpenAI chat messages (media as data URLs); a video's
+    frames are read within ``settings``' limits (``max_video_seconds``, ``video_max_side``)."""
+    settings = settings or Settings()
     converted = []
     for message in messages:
         content = message.get("content")
@@ -243,7 +245,8 @@ def to_openai_messages(messages: list[Message]) -> list[dict]:
             elif kind == "video":
                 from .hf_media import video_frames
 
-                parts += [_image_part(_pil_data_url(frame)) for frame in video_frames(part["path"], FRAMES_PER_VIDEO)]
+                frames = video_frames(part["path"], FRAMES_PER_VIDEO, settings)
+                parts += [_image_part(_pil_data_url(frame)) for frame in frames]
             elif kind == "audio":
                 raise CapabilityError("the openai backend does not send audio; use the hf backend with an audio "
                                       "model (e.g. Qwen2.5-Omni) or the offline backend")

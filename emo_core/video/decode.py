@@ -4,7 +4,9 @@
 out of one ffmpeg process, at most ``max_side`` large (ffmpeg scales them while decoding), so a caller
 holds only the frames it keeps: ``analyze_visual`` keeps none of the sampled frames, only what it
 measured on them. ``frames_between`` decodes a short window at the full rate, for refining the peak
-frame. Every ffmpeg run opens the upload through ``ffmpeg_input`` (local file only, no playlists).
+frame; ``sample_evenly`` a few frames spread over the clip, for the models that are shown a video as
+images (``backends.hf_media``). Every ffmpeg run opens the upload through ``ffmpeg_input`` (local file
+only, no playlists). This is the project's one frame reader.
 
 ffmpeg applies rotation metadata itself, so portrait phone clips come out upright; the rotation is read
 here from the stream's display matrix, because moviepy's parser misses the "Display Matrix:" lines of
@@ -180,6 +182,29 @@ def frames_between(info: VideoInfo, first: int, last: int) -> SampledFrames:
             window.times.append(index / info.fps)
             window.frames.append(frame)
     return window
+
+
+def sample_evenly(info: VideoInfo, count: int) -> SampledFrames:
+    """``count`` frames spread over the analysed part: the frame shown at the middle of each of ``count``
+    equal slices of it (fewer frames when it holds fewer). Each is decoded on its own, seeking to it as
+    ``frames_between`` does, so a long clip is not decoded whole for a few frames. A frame past the end
+    of a truncated file is left out; ``InvalidInputError`` when none decodes."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    indices = sorted({int((slot + 0.5) * info.frame_count / count) for slot in range(count)})
+    sampled, failure = SampledFrames([], [], []), None
+    for index in indices:
+        try:
+            window = frames_between(info, index, index)
+        except InvalidInputError as exc:  # nothing decodes from here on (a truncated file)
+            failure = exc
+            break
+        sampled.indices += window.indices
+        sampled.times += window.times
+        sampled.frames += window.frames
+    if not sampled.frames:
+        raise failure or InvalidInputError(f"{info.path.name} has no decodable frames")
+    return sampled
 
 
 def _seek(start: int, fps: float) -> tuple[list[str], list[str]]:
