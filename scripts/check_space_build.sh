@@ -18,11 +18,12 @@
 #             USER, in the current WORKDIR, with ENV/ARG; COPY from the folder scripts/make_space.sh
 #             writes (what the Space repository holds), less .dockerignore; WORKDIR created by root
 #             when missing, as Docker's classic builder does.
-#   3. size   of the root (du), with and without apt caches, its largest parts, and any shared library
-#             the venv's extension modules cannot resolve.
+#   3. size   of the root (du), with and without apt caches, and its largest parts.
 #   4. serve  the Dockerfile's CMD inside the root on a free loopback port; waits until the page
 #             answers; one /analyze_image call through gradio_client (a known photo must come back
-#             "happy" with one face); one generation of the small language model (the llama.cpp build).
+#             "happy" with one face); one /analyze_video with its reason (a clip made from that photo
+#             with the bundled ffmpeg); imports of every native module; a few tokens from the small
+#             language model (the llama.cpp the build compiled).
 # The root reaches only Debian's mirror and PyPI, like a fresh machine: no pip configuration of this
 # host goes in. If the host trusts extra certificate authorities (a TLS-inspecting proxy), those and
 # the host's proxy variables are passed through, since nothing could be downloaded otherwise.
@@ -167,6 +168,8 @@ APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/a
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 EOF
+  printf 'Acquire::Languages "none";\n' > "$root/etc/apt/apt.conf.d/docker-no-languages"
+  printf 'Acquire::GzipIndexes "true";\n' > "$root/etc/apt/apt.conf.d/docker-gzip-indexes"
   printf 'APT::Install-Recommends "false";\n' > "$root/etc/apt/apt.conf.d/docker-no-recommends-for-base"
   # a container starts no services; neither may a package's install script in this chroot
   printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
@@ -180,6 +183,7 @@ EOF
 
 install_python_like_the_image() {
   in_root apt-get update -q
+  in_root apt-get upgrade -y -q  # the published image is rebuilt with the point release and security updates
   in_root apt-get install -y -q --no-install-recommends "${base_packages[@]}"
   rm -f "$root/etc/apt/apt.conf.d/docker-no-recommends-for-base"  # the Dockerfile says so itself
   in_root apt-get clean
@@ -212,7 +216,7 @@ timed "install debootstrap (host)" install_debootstrap
 timed "base: debootstrap --variant=minbase $suite" bootstrap
 mount_api_filesystems
 configure_like_debian_slim
-timed "base: ${base_packages[*]}" install_python_like_the_image
+timed "base: apt-get upgrade, install Python 3.11 & co" install_python_like_the_image
 pass_through_host_network
 base_mb=$(du -sxm "$root" | cut -f1)
 report+=("base root ($expected_base equivalent): ${base_mb} MiB")
@@ -347,8 +351,6 @@ measure() {
   report+=("  the Dockerfile added $((total - base_mb)) MiB to the base")
   echo "largest installed Python distributions:"
   du -sxm "$root$workdir"/.venv/lib/python3*/site-packages/* | sort -rn | head -12
-  echo "shared libraries the venv's extension modules cannot resolve (a GPU driver's are expected):"
-  in_root sh -c "find '$workdir/.venv' -name '*.so*' -type f -exec ldd {} + 2>/dev/null | grep 'not found' | sort | uniq -c | sort -rn | head -20" || true
 }
 timed "size" measure
 
@@ -370,7 +372,8 @@ start_app() {
     fi
     sleep 1
   done
-  echo "page answers: http://127.0.0.1:$port/ ($(curl -fsS "http://127.0.0.1:$port/" | grep -o '<title>[^<]*</title>'))"
+  curl -fsS "http://127.0.0.1:$port/" | grep -q '"title":"EmoLens"' || { echo "the page is not EmoLens" >&2; return 1; }
+  echo "page answers: http://127.0.0.1:$port/"
 }
 
 cat > "$root/tmp/check_client.py" <<'EOF'
@@ -388,8 +391,37 @@ took = time.perf_counter() - began
 assert result["label"] == "happy" and len(result["faces"]) == 1, result
 print(f"/analyze_image answered in {took:.1f} s: {answer.splitlines()[0][:100]}")
 EOF
+cat > "$root/tmp/check_video.py" <<'EOF'
+"""One video analysis with its reason: the same photo as a 3 s clip with a tone (the bundled ffmpeg,
+mediapipe, the AU proxies, silero-vad on onnxruntime, and the small language model in its worker)."""
+import subprocess
+import sys
+import time
+
+import imageio_ffmpeg
+from gradio_client import Client, handle_file
+
+clip = "/tmp/check_clip.mp4"
+subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-loop", "1", "-i", "assets/astronaut.jpg",
+                "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=16000", "-t", "3", "-r", "10",
+                "-vf", "scale=320:-2", "-pix_fmt", "yuv420p", clip], check=True)
+client = Client(sys.argv[1], verbose=False)
+began = time.perf_counter()
+answer, peak, au_chart, voice_chart, transcript, merr, merr_file = client.predict(
+    handle_file(clip), "mer2023", "reason", api_name="/analyze_video")
+took = time.perf_counter() - began
+assert "Predicted emotion:" in answer and merr["pseu_emotion"] and merr["smp_reason_caption"].strip(), (answer, merr)
+print(f"/analyze_video answered in {took:.1f} s: {merr['pseu_emotion']}; reason: {merr['smp_reason_caption'][:100]!r}")
+EOF
 cat > "$root/tmp/check_small_lm.py" <<'EOF'
-"""A few tokens from the small language model, through the llama.cpp that was compiled in the build."""
+"""A few tokens from the small language model, through the llama.cpp that was compiled in the build,
+after importing every module with a native library the app loads (a missing system library shows here)."""
+import importlib
+
+for name in ("cv2", "mediapipe", "torch", "onnxruntime", "ctranslate2", "faster_whisper", "av", "soundfile",
+             "soxr", "h5py", "librosa", "llama_cpp"):
+    importlib.import_module(name)
+
 from emo_core import Settings
 from emo_core.llm.small_lm import get_small_lm
 
@@ -399,11 +431,14 @@ stats = lm.stats
 assert stats.completion_tokens > 0, stats
 print(f"small LM wrote {stats.completion_tokens} tokens at {stats.tokens_per_second:.0f} tokens/s: {text.strip()!r}")
 EOF
-chmod 644 "$root/tmp/check_client.py" "$root/tmp/check_small_lm.py"
+chmod 644 "$root"/tmp/check_*.py
 
 timed "serve: CMD until the page answers" start_app
 timed "serve: one /analyze_image via gradio_client" \
   run_in_image ".venv/bin/python /tmp/check_client.py http://127.0.0.1:$port/" HF_HUB_OFFLINE=1
-timed "serve: small language model (llama.cpp) generates" run_in_image ".venv/bin/python /tmp/check_small_lm.py"
-echo "app log (last lines):"
-tail -5 "$work/app.log"
+timed "serve: one /analyze_video (reason) via gradio_client" \
+  run_in_image ".venv/bin/python /tmp/check_video.py http://127.0.0.1:$port/" HF_HUB_OFFLINE=1
+timed "imports + small language model (llama.cpp) generates" \
+  run_in_image ".venv/bin/python /tmp/check_small_lm.py" "PYTHONPATH=$workdir"
+ready=$(grep -o 'models ready in [0-9.]* s' "$work/app.log" | head -1 || true)
+report+=("app: page served ${phase_seconds[-4]} s after CMD started; warm-up log: ${ready:-no 'models ready' line}")
