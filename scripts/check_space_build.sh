@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Space image without Docker, on a clean Debian root, and checks that the app it holds works.
 #
-#   sudo bash scripts/check_space_build.sh            # about 20-40 min on 2 cores; needs root and ~15 GB
+#   sudo bash scripts/check_space_build.sh            # 11-27 min measured on 2 shared cores; root, ~15 GB free
 #   KEEP_ROOT=1 bash scripts/check_space_build.sh     # keep the built root afterwards (path printed)
 #
 # What it does, each phase timed:

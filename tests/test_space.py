@@ -133,12 +133,12 @@ def test_what_the_replay_cannot_do_is_refused(text, message):
 
 
 def test_command_line_prints_nul_terminated_steps_for_the_replay(tmp_path):
-    result = subprocess.run(["python3", str(SCRIPTS / "dockerfile_steps.py"), "--shell", str(ROOT / "Dockerfile")],
+    result = subprocess.run([sys.executable, str(SCRIPTS / "dockerfile_steps.py"), "--shell", str(ROOT / "Dockerfile")],
                             capture_output=True, text=True, check=True)
     records = result.stdout.split("\0")
     assert records[-1] == "" and len(records) - 1 == len(_dockerfile())
     assert records[0] == "FROM python:3.11-slim-bookworm"
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM x\nSHELL [\"bash\", \"-c\"]\n")
-    refused = subprocess.run(["python3", str(SCRIPTS / "dockerfile_steps.py"), str(bad)], capture_output=True, text=True)
+    refused = subprocess.run([sys.executable, str(SCRIPTS / "dockerfile_steps.py"), str(bad)], capture_output=True, text=True)
     assert refused.returncode == 1 and "SHELL is not replayed" in refused.stderr and refused.stdout == ""
