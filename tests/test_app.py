@@ -69,6 +69,7 @@ def test_client_refuses_a_decompression_bomb(client, tmp_path):
 
 @pytest.mark.browser
 def test_browser_upload_and_analyse(page, images, artifacts):
+    assert "Gemma Terms of Use" in page.locator("#credits").inner_text()  # the notice Gemma's terms ask for
     page.set_input_files("#image-input input[type=file]", str(images["group5"]))
     page.get_by_text("group5.jpg").first.wait_for()
     page.locator("#class-set input").click()

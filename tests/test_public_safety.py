@@ -351,3 +351,25 @@ def test_client_sees_the_reason_of_an_allow_listed_hf_model_stream(switching_app
     assert answer.startswith(f"## {result['label']}  ·  {result['confidence']:.0%}")
     assert result["distribution_kind"] == "model scores" and chart is not None and Path(boxed).is_file()
     assert result["raw_text"].startswith(f"Predicted emotion: {result['label']}. Reason:")
+
+
+def test_client_upload_of_an_hls_playlist_is_refused(client, clips, tmp_path):
+    """A playlist uploaded as a video, pointing at a real local segment ffmpeg could play: refused over
+    HTTP with a plain message, and the server keeps serving."""
+    import subprocess
+
+    from emo_core.ffmpeg_input import ffmpeg_binary
+    from tests.test_ffmpeg_input import hls_playlist
+
+    segment = tmp_path / "segment0.ts"
+    subprocess.run([ffmpeg_binary(), "-nostdin", "-v", "error", "-y", "-i", str(clips["speech"]), "-c", "copy",
+                    "-f", "mpegts", str(segment)], check=True, timeout=60)
+    for name, target in [("clip.mp4", str(segment)), ("clip.m3u8", f"file://{segment}"),
+                         ("list.mp4", "http://127.0.0.1:9/segment.ts")]:
+        playlist = tmp_path / name
+        playlist.write_text(hls_playlist(target))
+        message = _errors_of(lambda: client.predict(handle_file(str(playlist)), "mer2023", "emotion",
+                                                    api_name="/analyze_video"))
+        assert "playlist" in message and str(tmp_path) not in message, message
+    answer, *_ = client.predict(handle_file(str(clips["mute"])), "mer2023", "emotion", api_name="/analyze_video")
+    assert "Predicted emotion" in answer
