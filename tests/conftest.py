@@ -172,7 +172,7 @@ def webcam_page(playwright_driver, webcam_media, app_url):
         try:
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(60_000)
-            page.goto(app_url)
+            open_app(page, app_url)
             yield page
         finally:
             context.close()
@@ -182,6 +182,19 @@ def webcam_page(playwright_driver, webcam_media, app_url):
 def page(browser_context, app_url):
     page = browser_context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(app_url)
+    open_app(page, app_url)
     yield page
     page.close()
+
+
+def open_app(page, url: str) -> None:
+    """Go to the app and wait until it has loaded its scripts and config (on a loaded machine a file set
+    before the page's scripts listen is never uploaded)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.goto(url)
+    try:
+        page.wait_for_load_state("networkidle", timeout=30_000)
+    except PlaywrightTimeout:
+        pass  # a page that keeps a connection open is still usable; the tests' own waits follow
+    page.locator("#credits").wait_for()  # the last block of the layout: everything above it is rendered

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from emo_core import Settings
+from tests.conftest import open_app
 from tests.test_backend_openai import StubServer, completion, free_port
 
 HOSTILE_PIECES = [
@@ -65,7 +66,7 @@ def hostile_page(browser_context, hostile_app_url, stub):
     stub.requests.clear()
     page = browser_context.new_page()
     page.set_default_timeout(120_000)
-    page.goto(hostile_app_url)
+    open_app(page, hostile_app_url)
     yield page
     page.close()
 
