@@ -18,8 +18,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
-from emo_core import Settings, warm_up  # noqa: E402
-from emo_core.model_choice import configured_option  # noqa: E402
+from emo_core import Settings, configured_option, warm_up  # noqa: E402
 from ui import cache_janitor, image_tab, video_tab  # noqa: E402
 from ui.markdown_text import UNTRUSTED_MARKDOWN, escape_markdown  # noqa: E402
 

@@ -11,8 +11,7 @@ import logging
 
 import gradio as gr
 
-from emo_core import EmoError
-from emo_core.errors import redact_paths
+from emo_core import EmoError, redact_paths
 
 from .markdown_text import escape_html
 

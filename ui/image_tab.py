@@ -14,9 +14,8 @@ from pathlib import Path
 import gradio as gr
 
 import emo_core
-from emo_core import IMAGE_CLASS_SETS, Settings, class_set_menu, get_class_set
-from emo_core.backends import backend_lease
-from emo_core.model_choice import choose_model, configured_option, model_options
+from emo_core import (IMAGE_CLASS_SETS, Settings, backend_lease, choose_model, class_set_menu, configured_option,
+                      get_class_set, model_options)
 
 from . import downloads, render
 from .errors import toast_text, user_errors

@@ -11,8 +11,7 @@ import gradio as gr
 from PIL import Image
 
 import emo_core
-from emo_core import VIDEO_CLASS_SETS, Settings, class_set_menu
-from emo_core.backends import backend_lease
+from emo_core import VIDEO_CLASS_SETS, Settings, backend_lease, class_set_menu
 
 from . import downloads, render
 from .errors import toast_text, user_errors
