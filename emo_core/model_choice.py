@@ -6,9 +6,7 @@ configured model, or when switching is on (``allow_model_switch``) and the pair 
 ``model_allowlist``. Anything else raises ``ModelChoiceError`` with a message that names the offered
 models and never the server's paths.
 
-Allow-list entries are comma-separated ``backend:model`` strings, each optionally named
-(``name=backend:model``); ``offline`` alone is the embedded default. Visitors see and send the name;
-without one, a hub id or API model name is its own name and a local folder shows its last part only.
+Allow-list entries (``name=backend:model``) are parsed and named in ``model_allowlist``.
 
     options = model_options(settings)          # the configured model first
     chosen = choose_model(settings, "hf", "InstructBLIP 7B")   # Settings with backend/model set
@@ -16,54 +14,15 @@ without one, a hub id or API model name is its own name and a local folder shows
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from pathlib import PurePath
+from dataclasses import replace
 
 from .errors import EmoError
+from .model_allowlist import ModelOption, display_name, parse_allowlist
 from .settings import Settings
-
-OFFLINE_NAME = "offline (CPU, bundled models)"
 
 
 class ModelChoiceError(EmoError):
     """A request asked for a model this server does not offer."""
-
-
-@dataclass(frozen=True)
-class ModelOption:
-    name: str  # what visitors see and send
-    backend: str
-    model: str  # hub id, local folder or API model name ("" for offline)
-
-
-def display_name(backend: str, model: str) -> str:
-    """How visitors see a model: a hub id or API name as it is, a local folder by its last part."""
-    if backend == "offline":
-        return OFFLINE_NAME
-    path = PurePath(model)
-    if path.is_absolute() or model.startswith((".", "~")):
-        return path.name or model  # a local folder: its name, never where it is
-    return model
-
-
-def parse_allowlist(text: str) -> list[ModelOption]:
-    """The entries of an allow-list string; raises ``ValueError`` naming a malformed entry."""
-    from .backends import BACKENDS
-
-    options = []
-    for entry in (piece.strip() for piece in text.split(",")):
-        if not entry:
-            continue
-        name, _, target = entry.rpartition("=") if "=" in entry else ("", "", entry)
-        backend, _, model = target.strip().partition(":")
-        backend, model, name = backend.strip(), model.strip(), name.strip()
-        if backend not in BACKENDS:
-            raise ValueError(f"model allow-list entry {entry!r}: unknown backend {backend!r} "
-                             f"(choose {', '.join(sorted(BACKENDS))})")
-        if backend != "offline" and not model:
-            raise ValueError(f"model allow-list entry {entry!r} names no model (write backend:model)")
-        options.append(ModelOption(name or display_name(backend, model), backend, "" if backend == "offline" else model))
-    return options
 
 
 def configured_option(settings: Settings) -> ModelOption:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from .model_allowlist import BACKEND_NAMES, parse_allowlist
+
 from .errors import UnknownClassSetError
 from .labels import IMAGE_CLASS_SETS, VIDEO_CLASS_SETS, class_set_name, get_class_set
 
@@ -87,7 +89,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
-        if self.backend not in ("offline", "hf", "openai"):
+        if self.backend not in BACKEND_NAMES:
             raise ValueError(f"unknown backend {self.backend!r}: choose offline, hf or openai")
         if not 0 < self.port < 65536:
             raise ValueError(f"port {self.port} is out of range")
@@ -112,8 +114,6 @@ class Settings:
         for name in ("max_loaded_models", "max_queue", "concurrency", "cache_max_age"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        from .model_choice import parse_allowlist  # here: that module imports this one
-
         parse_allowlist(self.model_allowlist)  # a malformed entry fails at start, not at a visitor's request
         self.image_class_set = _class_set_setting("image_class_set", self.image_class_set, IMAGE_CLASS_SETS)
         self.video_class_set = _class_set_setting("video_class_set", self.video_class_set, VIDEO_CLASS_SETS)

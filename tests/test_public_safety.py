@@ -59,6 +59,12 @@ def test_allow_list_names_hide_folders_and_refuse_the_rest(tmp_path):
         assert str(tmp_path) not in str(refused.value)
 
 
+def test_the_allow_list_knows_every_backend_of_the_registry():
+    from emo_core.model_allowlist import BACKEND_NAMES
+
+    assert set(BACKEND_NAMES) == set(BACKENDS)
+
+
 @pytest.mark.parametrize("entry", ["hf", "hf:", "gpt:gpt-4o", "name=", "openai :"])
 def test_malformed_allow_list_fails_at_start(tmp_path, entry):
     with pytest.raises(ValueError, match="allow-list entry"):

@@ -22,6 +22,7 @@ import threading
 from typing import Iterator
 
 from ..errors import BackendError
+from ..model_allowlist import display_name
 from ..settings import Settings
 from . import hf_families, hf_loading, hf_scoring
 from .base import Backend, Message
@@ -53,8 +54,7 @@ class HFBackend(Backend):
         details = [self.settings.dtype if self.settings.dtype != "auto" else "",
                    self.settings.quantization if self.settings.quantization != "none" else ""]
         extra = ", ".join(d for d in details if d)
-        from ..model_choice import display_name  # visitors see a local folder's name, not where it is
-
+        # visitors see a local folder's name, not where it is
         return f"hf: {display_name('hf', self.options.source)}" + (f" ({extra})" if extra else "")
 
     def load(self) -> "HFBackend":
