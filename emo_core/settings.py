@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -67,6 +68,18 @@ class Settings:
                 "beside the other models) or inline (this process)"})
     llm_embedding: str = field(default="q4_0", metadata={
         "help": "token-embedding type of the offline language model file: q4_0 (derived, faster) or q8_0 (as shipped)"})
+    llm_start_deadline: float = field(default=120.0, metadata={
+        "help": "seconds the language model process may take to start the first time (it may assemble its "
+                "model file then); worker only"})
+    llm_restart_deadline: float = field(default=30.0, metadata={
+        "help": "seconds a later start of the language model process may take (model file in place); worker only"})
+    llm_first_token_deadline: float = field(default=60.0, metadata={
+        "help": "seconds from a reason request to the language model's first token (a slow read of a long "
+                "prompt); past it the template reason is shown; worker only"})
+    llm_token_deadline: float = field(default=5.0, metadata={
+        "help": "seconds the language model process may stay silent (between tokens, or between reports "
+                "of progress on the prompt); past it the process is restarted and the template reason "
+                "shown; worker only"})
     allow_model_switch: bool = field(default=False, metadata={
         "help": "let visitors pick another model in the image tab (only among --model-allowlist); off: every "
                 "request uses --backend/--model"})
@@ -97,6 +110,9 @@ class Settings:
                      "video_sample_fps", "max_video_seconds", "video_max_side"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        for name in ("llm_start_deadline", "llm_restart_deadline", "llm_first_token_deadline", "llm_token_deadline"):
+            if not 0 < getattr(self, name) < math.inf:  # also refuses nan
+                raise ValueError(f"{name} must be a positive, finite number of seconds, got {getattr(self, name)!r}")
         if self.quantization not in ("none", "8bit", "4bit"):
             raise ValueError(f"quantization must be none, 8bit or 4bit, got {self.quantization!r}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):

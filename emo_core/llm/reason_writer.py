@@ -20,8 +20,9 @@ trimmed to whole sentences (at most ``MAX_SENTENCES``), and guards reject what a
 - a face where the cues say "no face found", or "no face" where they report one.
 
 A rejected text is tried again with the next seed (``attempts``, default 2); after that, or when no
-model is available (llama.cpp missing), the caller's template text is used instead, with
-``by_model=False`` and the ``problem`` in words, so the UI can say which one it shows.
+model is available (llama.cpp missing) or the model fails part-way (e.g. its process stopped answering
+and was restarted: no retry then), the caller's template text is used instead, with ``by_model=False``
+and the ``problem`` in words, so the UI can say which one it shows.
 
     stream = write_reason("amusement", cues, modality="image", fallback=template_text)
     for text_so_far in stream:          # each item is the whole reason so far: show it, replacing the last
@@ -109,7 +110,7 @@ class ReasonResult:
     modality: str
     problem: str  # why the model's text was not used ("" when it was)
     model_text: str  # the model's raw completion, kept for inspection even when rejected
-    stats: "GenerationStats | None"  # tokens, seconds, tokens/s of the last generation (None if none ran)
+    stats: "GenerationStats | None"  # tokens, seconds, tokens/s of the last generation (None: none ran or broke off)
     attempts: int  # generations run (a rejected text is retried with another seed)
     seconds: float  # wall time of the whole call: model load if it was not loaded, every attempt, checks
 
@@ -262,7 +263,14 @@ def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm:
         except BackendError as exc:
             yield from give_up(f"the language model is not available: {exc}")
             return
-        raw, problem = yield from _one_attempt(pieces, guard)
+        raw, problem, model_failed = yield from _one_attempt(pieces, guard)
+        if model_failed:
+            # A model that broke off (a worker that stopped answering and was restarted, a llama.cpp
+            # error) is not helped by another seed, and a retry would make the reader wait for the
+            # restart: the template now, with what happened. The text shown so far was only a preview;
+            # ``stats`` would be the previous generation's, so none are given.
+            yield from give_up(problem, raw)
+            return
         stats = lm.stats
         if not problem:
             text, problem = _finish(raw, stats.finish_reason if stats else "stop")
@@ -276,8 +284,8 @@ def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm:
 
 
 def _one_attempt(pieces: Iterator[str], guard: "_Guard"):
-    """Yield the checked text so far; return (raw completion, problem or "")."""
-    raw, shown, problem = "", "", ""
+    """Yield the checked text so far; return (raw completion, problem or "", whether the model failed)."""
+    raw, shown, problem, model_failed = "", "", "", False
     try:
         for piece in pieces:
             raw += piece
@@ -291,12 +299,12 @@ def _one_attempt(pieces: Iterator[str], guard: "_Guard"):
                 break  # enough said; the rest would be trimmed anyway
             shown = complete
             yield shown
-    except BackendError as exc:  # the model failed half-way (llama.cpp error)
-        problem = f"the language model failed while writing: {exc}"
+    except BackendError as exc:  # the model failed half-way (its process stopped answering, a llama.cpp error)
+        problem, model_failed = f"the language model failed while writing: {exc}", True
     finally:
         if hasattr(pieces, "close"):
             pieces.close()  # stops the model at once when we break out early
-    return raw, problem
+    return raw, problem, model_failed
 
 
 class _Guard:

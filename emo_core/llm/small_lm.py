@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from ..errors import BackendError
 from .gguf_files import GEMMA3_270M_Q4KM
@@ -180,10 +180,15 @@ class SmallLM:
         top_k: int = 40,
         top_p: float = 0.95,
         repeat_penalty: float = 1.0,
+        on_progress: Callable[[], None] | None = None,
     ) -> Iterator[str]:
         """Text pieces as they are generated; their concatenation is the completion. ``stop`` strings
         end the generation and are not included. ``temperature`` 0 is greedy; otherwise ``seed`` fixes
-        the sampling. The model loads here (not at the first ``next``), so load errors surface at once."""
+        the sampling. The model loads here (not at the first ``next``), so load errors surface at once.
+        ``on_progress`` is called, in the generating thread, after each batch of the prompt is read and
+        after each token; an exception it raises ends the generation (what was read stays cached).
+        ``WorkerLM``'s child counts these steps for its heartbeat (steps that stand still: llama.cpp is
+        stuck), and stops a cancelled generation there, in the middle of a long prompt too."""
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be positive, got {max_tokens}")
         if temperature < 0:
@@ -197,9 +202,10 @@ class SmallLM:
             )
         options = dict(max_tokens=max_tokens, temperature=temperature, seed=seed, stop=list(stop),
                        top_k=top_k, top_p=top_p, repeat_penalty=repeat_penalty)
-        return self._generate(prompt, prompt_tokens, options)
+        return self._generate(prompt, prompt_tokens, options, on_progress)
 
-    def _generate(self, prompt: str, prompt_tokens: int, options: dict) -> Iterator[str]:
+    def _generate(self, prompt: str, prompt_tokens: int, options: dict,
+                  on_progress: Callable[[], None] | None = None) -> Iterator[str]:
         from llama_cpp import StoppingCriteriaList
 
         sampled_at: dict[int, float] = {}  # context length when a token was sampled -> time
@@ -215,6 +221,7 @@ class SmallLM:
         with self._generate_lock:
             started = time.perf_counter()
             finish_reason = "closed"
+            self._llama.after_batch = on_progress
             chunks = self._llama.create_completion(
                 prompt, stream=True, stopping_criteria=StoppingCriteriaList([note_token]), **options
             )
@@ -227,6 +234,7 @@ class SmallLM:
                         finish_reason = choice["finish_reason"]
             finally:
                 chunks.close()  # a caller that stops early must not leave llama.cpp mid-generation
+                self._llama.after_batch = None
                 times = sorted(sampled_at.values())
                 ended = times[-1] if times else time.perf_counter()
                 first = times[0] - started if times else ended - started
@@ -264,13 +272,25 @@ def _reason_llama_class():
     five benchmark prompts, and a 60-token reason ran at 64-66 instead of 58-62 tokens/s (prompt
     included; two runs each on this machine's two cores). The chain: top-k, penalties, then greedy
     (temperature 0) or typical, top-p, min-p, temperature and a seeded draw, as llama-cpp-python does.
-    No logits processors or grammars (the reason writer uses neither)."""
+    No logits processors or grammars (the reason writer uses neither). Its ``eval`` also calls
+    ``after_batch`` between the prompt's batches (see ``SmallLM.stream``'s ``on_progress``)."""
     global _llama_subclass
     if _llama_subclass is None:
         import llama_cpp
         from llama_cpp import _internals
 
         class ReasonLlama(llama_cpp.Llama):
+            after_batch: Callable[[], None] | None = None  # ``SmallLM.stream``'s ``on_progress``
+
+            def eval(self, tokens):
+                # llama-cpp-python reads a prompt in batches of n_batch tokens inside one ``eval`` call;
+                # calling it batch by batch does the same work in the same batches, with a call-back
+                # between them (and after each generated token, which is an ``eval`` of one).
+                for start in range(0, len(tokens), self.n_batch) or [0]:  # an empty eval still trims the cache
+                    super().eval(tokens[start : start + self.n_batch])
+                    if self.after_batch is not None:
+                        self.after_batch()
+
             def _init_sampler(self, top_k=40, top_p=0.95, min_p=0.05, typical_p=1.0, temp=0.80, repeat_penalty=1.0,
                               frequency_penalty=0.0, presence_penalty=0.0, logits_processor=None, grammar=None,
                               **_unused_by_this_chain):
@@ -316,13 +336,18 @@ _shared_lock = threading.Lock()
 def get_small_lm(settings: "Settings | None" = None, *, model_path: str | Path | None = None,
                  cache_dir: str | Path | None = None, n_ctx: int = DEFAULT_CONTEXT_TOKENS) -> "SmallLM | WorkerLM":
     """The process-wide reason model for these settings (created, not loaded, on the first call):
-    a ``WorkerLM`` (own process) or a ``SmallLM`` (this process) as ``settings.llm_process`` says, with
-    ``settings.llm_threads`` threads and the ``settings.llm_embedding`` file."""
+    a ``WorkerLM`` (own process, with the ``settings.llm_*_deadline`` deadlines) or a ``SmallLM`` (this
+    process) as ``settings.llm_process`` says, with ``settings.llm_threads`` threads and the
+    ``settings.llm_embedding`` file."""
     from ..settings import Settings
 
     settings = settings or Settings.from_env()
+    deadlines = dict(start_deadline=settings.llm_start_deadline, restart_deadline=settings.llm_restart_deadline,
+                     first_token_deadline=settings.llm_first_token_deadline,
+                     token_deadline=settings.llm_token_deadline)
     key = (settings.llm_process, settings.llm_embedding, settings.llm_threads,
-           str(model_path) if model_path else None, str(cache_dir) if cache_dir else None, n_ctx)
+           str(model_path) if model_path else None, str(cache_dir) if cache_dir else None, n_ctx,
+           tuple(deadlines.values()) if settings.llm_process == "worker" else None)
     with _shared_lock:
         if key not in _shared:
             options = dict(cache_dir=cache_dir, n_ctx=n_ctx, n_threads=settings.llm_threads,
@@ -330,7 +355,7 @@ def get_small_lm(settings: "Settings | None" = None, *, model_path: str | Path |
             if settings.llm_process == "worker":
                 from .lm_worker import WorkerLM
 
-                _shared[key] = WorkerLM(model_path, **options)
+                _shared[key] = WorkerLM(model_path, **deadlines, **options)
             else:
                 _shared[key] = SmallLM(model_path, **options)
         return _shared[key]
