@@ -125,13 +125,15 @@ def decide(probabilities, labels: list[str], basis: str) -> tuple[str | None, st
     return labels[top], ""
 
 
-def limits(labels: list[str] | tuple[str, ...]) -> list[str]:
-    """What the offline default cannot do with this class set, in words, derived from the table."""
+def limits(labels: list[str] | tuple[str, ...], answerable_otherwise: frozenset[str] = frozenset()) -> list[str]:
+    """What the offline default cannot do with this class set, in words, derived from the table.
+    ``answerable_otherwise``: classes another cue can name (the video's action-unit pseudo-label), which
+    are then not reported as never answered."""
     labels = [label.casefold() for label in labels]
     rows = {expression: affinity_row(expression, labels) for expression in EXPRESSION_AFFINITY}
     notes = []
     winners = {labels[int(np.argmax(row))] for row in rows.values() if row.sum() > 0}
-    never = [label for label in labels if label not in winners]
+    never = [label for label in labels if label not in winners and label not in answerable_otherwise]
     if never:
         notes.append(f"never the answer offline: {', '.join(never)} (no facial expression supports "
                      f"{'it' if len(never) == 1 else 'them'} more than another class)")
@@ -141,11 +143,12 @@ def limits(labels: list[str] | tuple[str, ...]) -> list[str]:
         if shares:
             main_source.setdefault(max(shares, key=shares.get), []).append(label)
     for expression, group in main_source.items():
-        if len(group) > 1:
+        if len(group) > 1 and not answerable_otherwise & set(group):  # another cue tells them apart
             both = "both" if len(group) == 2 else "all"
             notes.append(f"not told apart: {' / '.join(group)} ({both} read from {_A_FACE[expression]} face, "
                          f"split by a fixed table)")
-    unsupported = [label for label in labels if all(row[labels.index(label)] == 0 for row in rows.values())]
+    unsupported = [label for label in labels if all(row[labels.index(label)] == 0 for row in rows.values())
+                   and label not in answerable_otherwise]
     if unsupported:
         notes.append(f"no facial expression supports {', '.join(unsupported)} at all")
     flat = [expression for expression, row in rows.items() if row.sum() == 0]

@@ -117,3 +117,27 @@ def test_no_face_gives_a_weak_low_level_prior():
     assert labels[int(np.argmax(bright))] in {"amusement", "excitement", "awe"}
     assert labels[int(np.argmax(dark))] == "sadness"
     assert decide(bright, labels, basis) == (None, "no face was found, so no model judged the emotion")
+
+
+@pytest.mark.parametrize("class_set", ["mer2023", "merr9", "dfew7"])
+def test_video_limits_name_exactly_the_labels_no_face_or_action_units_can_give(class_set):
+    """Run the offline video fusion itself over every pure expression and every action-unit pseudo-label
+    (no voice): a class that never wins any of them must be stated as never answered, and only those."""
+    from emo_core.video.au_rules import AU_COMBINATIONS
+    from emo_core.video.fusion import fuse, fusion_limits
+
+    labels = list(CLASS_SETS[class_set].labels)
+    expressions = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    winners = set()
+    for expression in expressions:
+        for pseudo in [None, *AU_COMBINATIONS]:
+            pure = {name: (1.0 if name == expression else 0.0) for name in expressions}
+            probabilities, _ = fuse(labels, pure, pure, pseudo, None)
+            if probabilities.max() > probabilities.min() + 1e-9:
+                winners.add(labels[int(probabilities.argmax())])
+    never = sorted(set(labels) - winners)
+    stated = [note for note in fusion_limits(labels) if note.startswith("never the answer offline")]
+    if never:
+        assert len(stated) == 1 and sorted(stated[0].split(": ", 1)[1].split(" (")[0].split(", ")) == never
+    else:
+        assert stated == []

@@ -129,7 +129,7 @@ def _image_result(**hostile):
 
 def _video_result(**hostile):
     fields = dict(label="happy", confidence=0.5, reason="smiles.", basis="model answer", reason_note="written by m",
-                  backend="m", notes=[])
+                  backend="m", notes=[], limits=[])
     return SimpleNamespace(**{**fields, **hostile})
 
 

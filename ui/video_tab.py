@@ -31,6 +31,9 @@ def _answer_markdown(result, streaming: bool) -> str:
              f"**Predicted emotion: {label}.**" + (f" **Reason:** {reason}" if reason else ""), "",
              f"*Based on:* {escape_markdown(result.basis)}. *Reason:* {escape_markdown(result.reason_note)}. "
              f"*Backend:* {escape_markdown(result.backend)}."]
+    if result.limits:
+        lines += ["", "*Limits of the offline default for this class set:* "
+                  + escape_markdown("; ".join(result.limits)) + "."]
     if result.notes:
         lines += ["", "*Notes:* " + escape_markdown("; ".join(result.notes)) + "."]
     return "\n".join(lines)

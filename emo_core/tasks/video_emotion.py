@@ -29,7 +29,7 @@ from ..parsing import format_prediction
 from ..settings import Settings
 from ..video.action_units import AU_CODES
 from ..video.au_rules import describe
-from ..video.fusion import fuse
+from ..video.fusion import fuse, fusion_limits
 from ..video.decode import with_declared_duration
 from ..video.visual import VisualAnalysis, analyze_visual
 from . import model_answer
@@ -72,6 +72,7 @@ class VideoEmotionResult:
     backend: str
     timings: dict[str, float] = field(default_factory=dict)
     dataset: str = ""  # the dataset the class set was asked by ("DFEW"), "" when asked by its key
+    limits: list[str] = field(default_factory=list)  # what the offline fusion cannot tell apart in this class set
     # "model scores", "first-token probabilities", "cue mapping" (the offline fusion), "parsed answer", "none"
     distribution_kind: str = model_answer.CUE_MAPPING
     peak_frame: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -184,6 +185,7 @@ def _cue_result(visual: VisualAnalysis, audio: "AudioAnalysis", chosen: ClassSet
                "analysed_seconds": round(visual.info.analysed_duration, 3), "size": list(visual.info.size),
                "frames_sampled": len(visual.sampled_indices), "faces_per_sampled_frame": visual.face_counts},
         notes=notes, backend=backend.model_label, peak_frame=visual.peak_frame,
+        limits=fusion_limits(labels) if backend.judges_from_cues else [],
     )
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..expression_map import expression_to_labels
+from ..expression_map import expression_to_labels, limits
+from .au_rules import AU_COMBINATIONS
 
 W_FACE, W_AU, W_UNIFORM = 0.6, 0.3, 0.1
 AROUSAL_GAIN = 0.3
@@ -51,3 +52,9 @@ def fuse(labels: list[str], peak_expression: dict[str, float] | None, track_expr
         parts.append("voice arousal (prosody rule)")
     support = np.maximum(support, 1e-6)
     return support / support.sum(), "; ".join(parts)
+
+
+def fusion_limits(labels: list[str]) -> list[str]:
+    """What the offline video default cannot tell apart or never answers in this class set: the face
+    table's limits, less the classes an action-unit pseudo-label names directly."""
+    return limits(labels, frozenset(AU_COMBINATIONS) & {label.casefold() for label in labels})
