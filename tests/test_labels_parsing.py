@@ -73,7 +73,7 @@ def test_synonyms_never_cross_into_ambiguous_labels():
     assert label_for_word("anxious", CLASS_SETS["mer2023"].labels) == "worried"
 
 
-# The datasets the papers evaluate on and the class set each uses (shared/PAPERS.md), written out here.
+# The datasets the papers evaluate on and the class set each uses (docs/papers.md), written out here.
 DATASET_CLASS_SETS = {
     "emoset": "mikels8", "fi": "mikels8", "abstract": "mikels8", "artphoto": "mikels8", "iapsa": "mikels8",
     "emotion6": "emotion6", "emotionroi": "emotionroi", "unbiasedemo": "unbiasedemo", "webemo": "webemo7",
