@@ -103,7 +103,7 @@ def test_a_worker_stopped_mid_generation_is_killed_within_the_token_deadline(wor
 
 def test_closing_while_a_stream_holds_the_worker_returns_at_once_and_ends_that_stream(worker):
     first_pid = worker.pid
-    stream = worker.stream(COUNTING_PROMPT, max_tokens=200, temperature=0.0)
+    stream = worker.stream(COUNTING_PROMPT, max_tokens=1000, temperature=0.0)  # long enough to outlast close() on a fast machine
     next(stream)  # the stream now holds the worker, and its caller reads no further for now
     started = time.perf_counter()
     worker.close()  # e.g. the app exiting
