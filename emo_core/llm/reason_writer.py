@@ -112,6 +112,7 @@ class ReasonResult:
     stats: "GenerationStats | None"  # tokens, seconds, tokens/s of the last generation (None if none ran)
     attempts: int  # generations run (a rejected text is retried with another seed)
     seconds: float  # wall time of the whole call: model load if it was not loaded, every attempt, checks
+    rejections: tuple[str, ...] = ()  # why each generation that was not used was rejected, in order
 
 
 class ReasonStream:
@@ -237,11 +238,12 @@ def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm:
              sampling: dict, attempts: int, holder: list[ReasonResult]) -> Iterator[str]:
     def give_up(problem: str, model_text: str = "", stats=None) -> Iterator[str]:
         holder.append(ReasonResult(fallback, False, label, modality, problem, model_text, stats, attempts_used,
-                                   round(time.perf_counter() - started, 4)))
+                                   round(time.perf_counter() - started, 4), tuple(rejections)))
         yield fallback
 
     started = time.perf_counter()
     attempts_used = 0
+    rejections: list[str] = []
     if not cues:
         yield from give_up("no cues were measured, so the language model had nothing to explain from")
         return
@@ -269,9 +271,10 @@ def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm:
             problem = problem or guard.check(text)
             if not problem:
                 holder.append(ReasonResult(text, True, label, modality, "", raw, stats, attempts_used,
-                                           round(time.perf_counter() - started, 4)))
+                                           round(time.perf_counter() - started, 4), tuple(rejections)))
                 yield text
                 return
+        rejections.append(problem)
     yield from give_up(problem, raw, stats)
 
 
