@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.bench_reasons                  # 9 MERR-9 labels x 6 cue mixes = 54 reasons
     .venv/bin/python -m benchmarks.bench_reasons --show-text      # + every text (accepted or rejected)
     .venv/bin/python -m benchmarks.bench_reasons --llm-process inline
+    .venv/bin/python -m benchmarks.bench_reasons --temperature 0     # another first-attempt sampling
 
 The cues are the phrases the app builds (``video_emotion._cue_phrases``) from measurements a clip of
 that emotion could give: the AUs active at the peak frame (``au_rules.describe``), the FER2013
@@ -139,7 +140,7 @@ class RecordingLM:
         return recorded()
 
 
-def main(show_text: bool, llm_process: str) -> None:
+def main(show_text: bool, llm_process: str, sampling: dict) -> None:
     from emo_core.llm.reason_writer import warm_up, write_reason
     from emo_core.llm.small_lm import get_small_lm
     from emo_core.settings import Settings
@@ -147,7 +148,8 @@ def main(show_text: bool, llm_process: str) -> None:
     settings = Settings(preload=False, llm_process=llm_process)
     lm = get_small_lm(settings).load()
     warm_up("video", lm)
-    print(f"load average {os.getloadavg()[0]:.1f}; model {llm_process}, token embedding {settings.llm_embedding}")
+    print(f"load average {os.getloadavg()[0]:.1f}; model {llm_process}, token embedding {settings.llm_embedding}; "
+          f"sampling {sampling or 'the writer default'}")
     recording = RecordingLM(lm)
     first_try = by_model = 0
     rejections: Counter[str] = Counter()
@@ -157,7 +159,8 @@ def main(show_text: bool, llm_process: str) -> None:
     started = time.perf_counter()
     for mix, label, cues in all_cases:
         recording.texts.clear()
-        result = write_reason(label, cues, modality="video", fallback="(template)", lm=recording, stream=False)
+        result = write_reason(label, cues, modality="video", fallback="(template)", lm=recording, stream=False,
+                              **sampling)
         accepted_first = result.by_model and result.attempts == 1
         first_try += accepted_first
         by_model += result.by_model
@@ -202,5 +205,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show-text", action="store_true", help="print the cues and every generated text")
     parser.add_argument("--llm-process", choices=("worker", "inline"), default="worker")
+    parser.add_argument("--temperature", type=float, help="first attempt's temperature (default: the writer's)")
+    parser.add_argument("--seed", type=int, help="first attempt's seed (default: the writer's)")
     args = parser.parse_args()
-    main(args.show_text, args.llm_process)
+    main(args.show_text, args.llm_process,
+         {key: value for key, value in (("temperature", args.temperature), ("seed", args.seed)) if value is not None})
