@@ -7,6 +7,12 @@ continues a few-shot pattern from ``prompts/reason_fewshot_{image,video}.txt``::
     Emotion: amusement
     Reason: <the model writes this line>
 
+The video examples name their cues in other words than the app's phrases ("facial action units:
+raised cheeks" where the app writes "face at the peak frame: cheeks raised"), on purpose: with the
+app's own wording the base model copies the example whose cues look most like the clip's, details
+and all, and the copy guard below rejects far more first attempts (``benchmarks/bench_reasons.py``
+measures the rate on the app's phrases; the README has the figures).
+
 Generation stops at the end of that line (or at a following ``Cues:``/``Emotion:``), the text is
 trimmed to whole sentences (at most ``MAX_SENTENCES``), and guards reject what a reader must not see:
 
@@ -17,6 +23,8 @@ trimmed to whole sentences (at most ``MAX_SENTENCES``), and guards reject what a
   matched with the synonym groups of ``emo_core.labels``; a negation ("not sad") is rejected too,
   on purpose: it is cheaper to show the template than to parse negation;
 - a phrase lifted from an example about things no cue mentions ("a voice announcing a new job");
+  the examples' shared way of explaining ("shows", "makes the speaker") is not counted as lifted;
+- the cue list repeated in its own notation ("voice: ...", "happy (0.93)");
 - a face where the cues say "no face found", or "no face" where they report one.
 
 A rejected text is tried again with the next seed (``attempts``, default 2); after that, or when no
@@ -65,6 +73,7 @@ REPEATED_NGRAM = 4  # a 4-word sequence that occurs twice in a 1-3 sentence reas
 # are ordinary phrasing ("is a sign of").
 COPY_NGRAM = 5
 COPY_UNSUPPORTED_WORDS = 2
+STYLE_WORD_EXAMPLES = 2  # a word in the reasons of this many examples is their phrasing, not one example's content
 DEFAULT_ATTEMPTS = 2  # a rejected text gets one more try with another seed before the template is used
 RETRY_TEMPERATURE = 0.6
 
@@ -90,6 +99,7 @@ _FUNCTION_WORDS = frozenset(
 _NO_FACE = re.compile(r"\b(?:no|without an?|without any)\s+faces?\b")
 _FACE_WORDS = re.compile(r"\b(?:faces?|facial|smil\w*|frown\w*|grin\w*)\b")
 _WORD = re.compile(r"[a-z]+")
+_SCORE = re.compile(r"\(\d\.\d+\)")  # "(0.93)": a cue's probability, copied
 _SENTENCE_END = re.compile(r"[.!?][\"')]?(?=\s|$)")  # a full stop, maybe closing a quotation
 
 
@@ -113,6 +123,7 @@ class ReasonResult:
     stats: "GenerationStats | None"  # tokens, seconds, tokens/s of the last generation (None: none ran or broke off)
     attempts: int  # generations run (a rejected text is retried with another seed)
     seconds: float  # wall time of the whole call: model load if it was not loaded, every attempt, checks
+    rejections: tuple[str, ...] = ()  # why each generation that was not used was rejected, in order
 
 
 class ReasonStream:
@@ -238,11 +249,12 @@ def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm:
              sampling: dict, attempts: int, holder: list[ReasonResult]) -> Iterator[str]:
     def give_up(problem: str, model_text: str = "", stats=None) -> Iterator[str]:
         holder.append(ReasonResult(fallback, False, label, modality, problem, model_text, stats, attempts_used,
-                                   round(time.perf_counter() - started, 4)))
+                                   round(time.perf_counter() - started, 4), tuple(rejections)))
         yield fallback
 
     started = time.perf_counter()
     attempts_used = 0
+    rejections: list[str] = []
     if not cues:
         yield from give_up("no cues were measured, so the language model had nothing to explain from")
         return
@@ -277,9 +289,10 @@ def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm:
             problem = problem or guard.check(text)
             if not problem:
                 holder.append(ReasonResult(text, True, label, modality, "", raw, stats, attempts_used,
-                                           round(time.perf_counter() - started, 4)))
+                                           round(time.perf_counter() - started, 4), tuple(rejections)))
                 yield text
                 return
+        rejections.append(problem)
     yield from give_up(problem, raw, stats)
 
 
@@ -314,13 +327,23 @@ class _Guard:
         self.allowed_emotions = _allowed_emotion_words(label, cues)
         self.cue_words = frozenset(_stem(w) for w in _WORD.findall(" ".join([label, *cues]).lower()))
         self.example_ngrams = _example_ngrams(modality)
+        self.style_words = _example_style_words(modality)
+        # "voice:", "objects:": the cue list's notation, which a reason that explains the cues has no use for
+        self.cue_keys = tuple(key for key in (c.partition(":")[0].strip().lower() for c in cues if ":" in c)
+                              if 0 < len(key.split()) <= 5)
         cue_text = " ".join(cues).lower()
         self.no_face_found = bool(_NO_FACE.search(cue_text))
         self.face_found = not self.no_face_found and bool(re.search(r"\bfaces?\b", cue_text))
 
     def check(self, text: str) -> str:
-        return (_foreign_emotion(text, self.allowed_emotions) or _repetition(text) or self._copied(text)
-                or self._face_contradiction(text))
+        return (_foreign_emotion(text, self.allowed_emotions) or _repetition(text) or self._echoed_cues(text)
+                or self._copied(text) or self._face_contradiction(text))
+
+    def _echoed_cues(self, text: str) -> str:
+        lowered = text.lower()
+        if _SCORE.search(text) or any(f"{key}:" in lowered for key in self.cue_keys):
+            return "the language model repeated the cue list instead of explaining it"
+        return ""
 
     def _face_contradiction(self, text: str) -> str:
         # The cheapest cue to get wrong and the most visible one: a face where none was found, or
@@ -342,20 +365,38 @@ class _Guard:
         for start in range(len(words) - COPY_NGRAM + 1):
             gram = tuple(words[start : start + COPY_NGRAM])
             if gram in self.example_ngrams:
-                lifted.update((w, None) for w in gram if w not in _FUNCTION_WORDS and _stem(w) not in self.cue_words)
+                lifted.update((w, None) for w in gram if w not in _FUNCTION_WORDS and w not in self.style_words
+                              and _stem(w) not in self.cue_words)
         if len(lifted) >= COPY_UNSUPPORTED_WORDS:
             return f"the language model copied an example's wording ({', '.join(lifted)}) instead of the cues"
         return ""
 
 
+def _example_reasons(modality: str) -> list[list[str]]:
+    return [_WORD.findall(line[len("Reason:"):].lower())
+            for line in _fewshot_template(modality).splitlines() if line.startswith("Reason:")]
+
+
 @lru_cache(maxsize=None)
 def _example_ngrams(modality: str) -> frozenset[tuple[str, ...]]:
     grams = set()
-    for line in _fewshot_template(modality).splitlines():
-        if line.startswith("Reason:"):
-            words = _WORD.findall(line[len("Reason:"):].lower())
-            grams.update(tuple(words[i : i + COPY_NGRAM]) for i in range(len(words) - COPY_NGRAM + 1))
+    for words in _example_reasons(modality):
+        grams.update(tuple(words[i : i + COPY_NGRAM]) for i in range(len(words) - COPY_NGRAM + 1))
     return frozenset(grams)
+
+
+@lru_cache(maxsize=None)
+def _example_style_words(modality: str) -> frozenset[str]:
+    """Words of the examples' way of explaining ("shows", "makes", "speaker"): found in the reasons of
+    several examples and in none of their cues. Using them is not copying; a measured word ("cheeks",
+    "loud", "quiet") is never style, however many examples use it."""
+    counts: dict[str, int] = {}
+    for words in _example_reasons(modality):
+        for word in set(words):
+            counts[word] = counts.get(word, 0) + 1
+    measured = {_stem(word) for line in _fewshot_template(modality).splitlines() if line.startswith("Cues:")
+                for word in _WORD.findall(line.lower())}
+    return frozenset(word for word, count in counts.items() if count >= STYLE_WORD_EXAMPLES and _stem(word) not in measured)
 
 
 def _stem(word: str) -> str:

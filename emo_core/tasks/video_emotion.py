@@ -190,11 +190,14 @@ def _cue_result(visual: VisualAnalysis, audio: "AudioAnalysis", chosen: ClassSet
 
 
 def _cue_phrases(visual: VisualAnalysis, audio: "AudioAnalysis", expression_text: str) -> list[str]:
-    """Short phrases for the language model's few-shot prompt."""
+    """Short phrases for the language model's few-shot prompt. The prompt's examples describe their cues
+    in other words on purpose (see ``llm/reason_writer.py``); ``benchmarks/bench_reasons.py`` and the
+    tests run the writer on these phrases."""
     phrases = []
     if visual.has_face:
         expression = max(visual.peak_expression, key=visual.peak_expression.get)
-        phrases.append(f"face at the peak frame: {expression_text}")
+        # the prompt joins the phrases with "; ", so the AU texts inside this one are joined with commas
+        phrases.append(f"face at the peak frame: {expression_text.replace('; ', ', ')}")
         phrases.append(f"facial expression {expression} ({visual.peak_expression[expression]:.2f})")
     else:
         phrases.append("no face visible")
