@@ -99,6 +99,31 @@ class Settings:
         "help": "seconds an upload or a result file stays in the app's file cache before it is deleted"})
     preload: bool = field(default=True, metadata={"help": "load the offline models in the background at app start"})
     torch_threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+    # instruction-data generator (python -m emo_core.datagen); its command takes each as a flag without
+    # the datagen_ prefix (--model, --concurrency, ...), which wins over these
+    datagen_base_url: str = field(default="", metadata={
+        "help": "generator: OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (empty: the official API)"})
+    datagen_model: str = field(default="", metadata={"help": "generator: the model the endpoint serves, e.g. gpt-4o"})
+    datagen_api_key_env: str = field(default="OPENAI_API_KEY", metadata={
+        "help": "generator: name of the environment variable that holds the API key (a local endpoint may need none)"})
+    datagen_temperature: float = field(default=1.0, metadata={"help": "generator: sampling temperature, 0 to 2"})
+    datagen_max_tokens: int = field(default=1024, metadata={"help": "generator: most tokens of one answer"})
+    datagen_concurrency: int = field(default=8, metadata={
+        "help": "generator: most requests in flight; fewer for a while after a 429 or a timeout"})
+    datagen_timeout: float = field(default=120.0, metadata={"help": "generator: seconds before a request times out"})
+    datagen_max_retries: int = field(default=5, metadata={
+        "help": "generator: retries of a request after a 429, a 5xx, a timeout or a refused connection"})
+    datagen_price_input_per_1k: float = field(default=0.0, metadata={
+        "help": "generator: USD per 1000 prompt tokens, for the cost ledger and --budget-usd"})
+    datagen_price_output_per_1k: float = field(default=0.0, metadata={
+        "help": "generator: USD per 1000 answer tokens, for the cost ledger and --budget-usd"})
+    datagen_measure: str = field(default="models", metadata={
+        "help": "generator: how attributes the input lacks are measured: models (brightness, colorfulness and the "
+                "image tab's face, expression, object and pose models), low-level (brightness and colorfulness "
+                "only) or none; what is not measured is recorded as such"})
+    datagen_captioner: str = field(default="none", metadata={
+        "help": "generator: where captions the input lacks come from: none (the measured attributes alone) or "
+                "backend (the --backend/--model configured above, through the backend seam; offline has no captioner)"})
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -135,6 +160,26 @@ class Settings:
         self.video_class_set = _class_set_setting("video_class_set", self.video_class_set, VIDEO_CLASS_SETS)
         if not 0.0 <= self.min_face_score <= 1.0:
             raise ValueError(f"min_face_score must be in [0, 1], got {self.min_face_score}")
+        self._check_datagen()
+
+    def _check_datagen(self) -> None:
+        if not 0.0 <= self.datagen_temperature <= 2.0:
+            raise ValueError(f"datagen_temperature must be in [0, 2], got {self.datagen_temperature!r}")
+        if not 1 <= self.datagen_concurrency <= 256:
+            raise ValueError(f"datagen_concurrency must be 1 to 256, got {self.datagen_concurrency!r}")
+        if self.datagen_max_tokens < 16:
+            raise ValueError(f"datagen_max_tokens must be at least 16, got {self.datagen_max_tokens!r}")
+        if not 0 < self.datagen_timeout < math.inf:
+            raise ValueError(f"datagen_timeout must be a positive, finite number of seconds, got {self.datagen_timeout!r}")
+        if self.datagen_max_retries < 0:
+            raise ValueError(f"datagen_max_retries must not be negative, got {self.datagen_max_retries!r}")
+        for name in ("datagen_price_input_per_1k", "datagen_price_output_per_1k"):
+            if not 0.0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a non-negative price in USD, got {getattr(self, name)!r}")
+        if self.datagen_measure not in ("models", "low-level", "none"):
+            raise ValueError(f"datagen_measure must be models, low-level or none, got {self.datagen_measure!r}")
+        if self.datagen_captioner not in ("none", "backend"):
+            raise ValueError(f"datagen_captioner must be none or backend, got {self.datagen_captioner!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -188,6 +233,9 @@ def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
 def _field_type(f: dataclasses.Field) -> type:
     # `from __future__ import annotations` turns annotations into strings.
     return {"str": str, "int": int, "float": float, "bool": bool, "Path": Path}[str(f.type)]
+
+
+field_type = _field_type  # for commands that take some settings as flags of their own (emo_core.datagen)
 
 
 def _convert(f: dataclasses.Field, raw: str):

@@ -20,6 +20,9 @@ import numpy as np  # noqa: E402
 
 from tests import media, media_av  # noqa: E402
 
+# Fixtures that several test modules share, each started once per session: served_model (transformers serve).
+pytest_plugins = ("tests.openai_server",)
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (scripts/setup.sh --test installs it)
 CHROMIUM_ARGS = [

@@ -13,16 +13,10 @@ import csv
 import io
 import json
 import math
-import os
 import re
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -31,62 +25,13 @@ from emo_core.backends import get_backend, openai_compat, user_message
 from emo_core.labels import get_class_set
 from emo_core.backends.openai_compat import OpenAIBackend
 from emo_core.errors import BackendError, CapabilityError
-from tests.tiny_models import tiny_model_dir
+from tests.openai_server import free_port  # its served_model fixture is registered in conftest.py
 
 KEY_VARIABLE = "EMOLENS_TEST_OPENAI_KEY"
-SERVER_START_TIMEOUT_S = 90
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------------
-# a real server: transformers serve on the tiny LLaVA
-
-
-@pytest.fixture(scope="session")
-def served_model(tmp_path_factory):
-    """(base URL, model name) of ``transformers serve`` running the tiny LLaVA on CPU."""
-    model_dir = tiny_model_dir("llava")
-    home = tmp_path_factory.mktemp("serve-home")
-    # /v1/models answers 500 unless the hub cache folder exists (transformers 5.23)
-    (home / ".cache" / "huggingface" / "hub").mkdir(parents=True)
-    env = dict(os.environ, HOME=str(home), HF_HOME=str(home / ".cache" / "huggingface"), HF_HUB_OFFLINE="1",
-               HF_HUB_DISABLE_TELEMETRY="1")
-    port = free_port()
-    cli = Path(sys.executable).with_name("transformers")
-    log = (home / "serve.log").open("w")
-    server = subprocess.Popen(
-        [str(cli), "serve", str(model_dir), "--device", "cpu", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"transformers serve exited: {(home / 'serve.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not ready in {SERVER_START_TIMEOUT_S} s")
-            time.sleep(0.5)
-        yield base_url, str(model_dir)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+# a real server: transformers serve on the tiny LLaVA (tests/openai_server.py)
 
 
 def served_settings(served_model, **overrides) -> Settings:

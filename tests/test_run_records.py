@@ -80,3 +80,39 @@ def test_sigkilled_writers_then_a_resume_give_each_key_exactly_once(tmp_path):
     assert subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True).returncode == 0
     keys = [json.loads(line)["id"] for line in path.read_text().splitlines()]
     assert sorted(keys, key=lambda k: int(k[1:])) == [f"k{n}" for n in range(2000)]
+
+
+def test_threads_appending_at_once_share_fsyncs_and_each_returns_once_its_line_is_synced(tmp_path, monkeypatch):
+    import threading
+
+    real_fsync = os.fsync
+    synced_sizes: list[int] = []
+
+    def slow_fsync(fd):
+        size = os.fstat(fd).st_size  # what this fsync will cover
+        time.sleep(0.01)
+        real_fsync(fd)
+        synced_sizes.append(size)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    path = tmp_path / "r.jsonl"
+    uncovered = []
+    with RecordFile.open(path) as records:
+        def writer(number: int) -> None:
+            for index in range(10):
+                record = {"id": f"{number}-{index}"}
+                assert records.append(record)
+                line = (json.dumps(record) + "\n").encode()
+                data = path.read_bytes()
+                if max(synced_sizes) < data.index(line) + len(line):
+                    uncovered.append(record["id"])
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert uncovered == []
+    ids = [json.loads(line)["id"] for line in path.read_text().splitlines()]
+    assert sorted(ids) == sorted(f"{n}-{i}" for n in range(8) for i in range(10))
+    assert len(synced_sizes) < 60  # 80 appends; one fsync each before

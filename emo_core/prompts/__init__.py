@@ -15,6 +15,12 @@ PROMPTS: dict[str, str] = {
     "sensitivity_2": "sensitivity_2.txt",  # EmoVIT Sec. 4.3.2, instruction 2
     "reasoning": "reasoning.txt",  # affective reasoning, answer "Predicted emotion: X. Reason: ..."
     "emotion_llama": "emotion_llama.txt",  # Emotion-LLaMA's user turn; tasks in emotion_llama_tasks.txt
+    # instruction-data generator (emo_core/datagen): a system prompt and seed examples per LLM-written type
+    "datagen_conversation_system": "datagen_conversation_system.txt",
+    "datagen_conversation_fewshot": "datagen_conversation_fewshot.txt",
+    "datagen_reasoning_system": "datagen_reasoning_system.txt",
+    "datagen_reasoning_fewshot": "datagen_reasoning_fewshot.txt",
+    "datagen_caption": "datagen_caption.txt",  # asked of a captioning backend for images without a caption
 }
 
 
