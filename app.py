@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 from emo_core import Settings, configured_option, warm_up  # noqa: E402
-from ui import cache_janitor, image_tab, video_tab  # noqa: E402
+from ui import cache_janitor, image_tab, sensitivity_tab, video_tab  # noqa: E402
 from ui.markdown_text import UNTRUSTED_MARKDOWN, escape_markdown  # noqa: E402
 
 TITLE = "EmoLens: emotion understanding (EmoVIT + Emotion-LLaMA)"
@@ -48,6 +48,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         with gr.Tabs():
             image_tab.build(settings)
             video_tab.build(settings)
+            sensitivity_tab.build(settings)
         gr.Markdown(CREDITS, elem_id="credits")
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency)
     return demo

@@ -28,6 +28,7 @@ class ParsedAnswer:
     raw: str
     label_start: int | None = None  # where the label's word starts in ``raw``
     has_reason: bool = False  # the answer has a "Reason:" part (maybe still empty while it streams)
+    named: tuple[str, ...] = ()  # every label the answer's label part names (two or more: ambiguous)
 
     @property
     def parsed(self) -> bool:
@@ -54,18 +55,30 @@ def parse_prediction(text: str, labels: tuple[str, ...] | list[str]) -> ParsedAn
     stripped = segment.strip().strip("\"'[]()*`").strip()
     candidate = stripped.casefold()
     if candidate in labels:
-        return ParsedAnswer(candidate, "exact", reason, raw, start + segment.find(stripped), bool(reason_match))
+        return ParsedAnswer(candidate, "exact", reason, raw, start + segment.find(stripped), bool(reason_match),
+                            (candidate,))
 
     found: list[tuple[str, int]] = []
     for word in _WORD.finditer(segment):
         label = label_for_word(word.group(), labels)
         if label is not None and label not in [f[0] for f in found]:
             found.append((label, start + word.start()))
+    named = tuple(label for label, _ in found)
     if len(found) == 1:
         label, position = found[0]
         status = "exact" if any(w.casefold() == label for w in _WORD.findall(segment)) else "synonym"
-        return ParsedAnswer(label, status, reason, raw, position, bool(reason_match))
-    return ParsedAnswer(None, "unparsed", reason, raw, None, bool(reason_match))
+        return ParsedAnswer(label, status, reason, raw, position, bool(reason_match), named)
+    return ParsedAnswer(None, "unparsed", reason, raw, None, bool(reason_match), named)
+
+
+def unparsed_reason(parsed: ParsedAnswer) -> str:
+    """Why an answer has no label: "empty" (no text), "ambiguous" (names two or more classes) or
+    "not a class" (names none); "" for a parsed answer."""
+    if parsed.label is not None:
+        return ""
+    if not parsed.raw.strip():
+        return "empty"
+    return "ambiguous" if len(parsed.named) > 1 else "not a class"
 
 
 def split_reason(reason: str) -> tuple[str, str]:

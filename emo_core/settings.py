@@ -97,6 +97,21 @@ class Settings:
     concurrency: int = field(default=1, metadata={"help": "requests each tab analyses at once"})
     cache_max_age: int = field(default=3600, metadata={
         "help": "seconds an upload or a result file stays in the app's file cache before it is deleted"})
+    eval_bootstrap: int = field(default=1000, metadata={
+        "help": "bootstrap resamples behind the 95 percent intervals of evaluation metrics (0: no intervals)"})
+    eval_workers: int = field(default=2, metadata={
+        "help": "samples an evaluation run with the offline backend analyses at once (its models lock their own "
+                "graphs); other backends answer one question at a time"})
+    eval_max_samples: int = field(default=200, metadata={
+        "help": "most samples one dataset evaluation in the Instruction sensitivity tab may run"})
+    eval_max_zip_mb: float = field(default=200.0, metadata={
+        "help": "largest unpacked size, in MB, of a dataset zip uploaded to the Instruction sensitivity tab "
+                "(the upload itself is limited by --max-upload-mb)"})
+    eval_max_zip_files: int = field(default=2000, metadata={
+        "help": "most entries in a dataset zip uploaded to the Instruction sensitivity tab"})
+    eval_data_root: str = field(default="", metadata={
+        "help": "a folder under which the Instruction sensitivity tab may read datasets by their path (empty: "
+                "visitors cannot name server folders)"})
     preload: bool = field(default=True, metadata={"help": "load the offline models in the background at app start"})
     torch_threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
     # instruction-data generator (python -m emo_core.datagen); its command takes each as a flag without
@@ -152,7 +167,14 @@ class Settings:
             raise ValueError("request_timeout must be positive and max_retries not negative")
         if self.hub_access not in ("auto", "online", "offline"):
             raise ValueError(f"hub_access must be auto, online or offline, got {self.hub_access!r}")
-        for name in ("max_loaded_models", "max_queue", "concurrency", "cache_max_age"):
+        if self.eval_bootstrap < 0:
+            raise ValueError(f"eval_bootstrap must be >= 0, got {self.eval_bootstrap}")
+        if not 0 < self.eval_max_zip_mb < math.inf:
+            raise ValueError(f"eval_max_zip_mb must be a positive number, got {self.eval_max_zip_mb!r}")
+        if self.eval_data_root and not Path(self.eval_data_root).is_dir():
+            raise ValueError(f"eval_data_root {self.eval_data_root!r} is not a folder")
+        for name in ("max_loaded_models", "max_queue", "concurrency", "cache_max_age", "eval_max_samples",
+                     "eval_max_zip_files", "eval_workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         parse_allowlist(self.model_allowlist)  # a malformed entry fails at start, not at a visitor's request

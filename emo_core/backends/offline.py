@@ -38,6 +38,6 @@ class OfflineBackend(Backend):
         images = media_paths(messages, "image")
         if not images:
             raise CapabilityError("the offline backend scores images only; the messages hold no image")
-        perception = self.perceiver.perceive_file(images[-1])
+        perception = self.perceiver.perceive_file(images[-1], scene=False)  # the label needs faces only
         probabilities, _basis = distribution(perception, list(candidates))
         return {label: math.log(p) for label, p in zip(candidates, probabilities)}

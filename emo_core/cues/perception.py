@@ -2,6 +2,8 @@
 
 ``perceive_file(path)`` is memoised by the file's content hash, so the task (for the visuals) and
 the offline backend (for the label) share one measurement. Models load once per process, lazily.
+``scene=False`` measures only what the offline label rests on (faces, expressions, brightness,
+colorfulness) and skips the object and pose models, for label-only work such as evaluation runs.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class ImagePerception:
     colorfulness: float
     faces: list[FaceReading]
     objects: list[tuple[str, float]]
-    pose: PoseCue
+    pose: PoseCue | None  # None when the scene was not measured (``scene=False``)
     timings: dict[str, float] = field(default_factory=dict)
     from_cache: bool = False
 
@@ -99,7 +101,7 @@ class Perceiver:
         self.expressions.predict(np.zeros((1, 64, 64), dtype=np.uint8))
         return self
 
-    def perceive(self, rgb: np.ndarray) -> ImagePerception:
+    def perceive(self, rgb: np.ndarray, scene: bool = True) -> ImagePerception:
         import cv2
 
         timings: dict[str, float] = {}
@@ -120,28 +122,32 @@ class Perceiver:
                 for face, row in zip(faces, probabilities)
             ]
         lap("expressions")
-        objects = self.objects.top_classes(small, k=5)
-        lap("objects")
-        pose = self.pose.estimate(rgb)
-        lap("pose")
+        objects, pose = [], None
+        if scene:
+            objects = self.objects.top_classes(small, k=5)
+            lap("objects")
+            pose = self.pose.estimate(rgb)
+            lap("pose")
         height, width = rgb.shape[:2]
         return ImagePerception(width, height, bright, colour, readings, objects, pose, timings)
 
-    def perceive_file(self, path: str | Path) -> ImagePerception:
-        """Perception of the image file at ``path``, memoised by content hash."""
+    def perceive_file(self, path: str | Path, scene: bool = True) -> ImagePerception:
+        """Perception of the image file at ``path``, memoised by content hash (a full measurement also
+        answers a later ``scene=False`` request)."""
         from PIL import Image
 
         data = Path(path).read_bytes()
-        key = hashlib.sha1(data).hexdigest()
+        digest = hashlib.sha1(data).hexdigest()
         with self._cache_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return dataclasses.replace(self._cache[key], from_cache=True)
+            for key in ((digest, True),) if scene else ((digest, True), (digest, False)):
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    return dataclasses.replace(self._cache[key], from_cache=True)
         with Image.open(path) as image:
             rgb = np.asarray(image.convert("RGB"))
-        result = self.perceive(rgb)
+        result = self.perceive(rgb, scene)
         with self._cache_lock:
-            self._cache[key] = result
+            self._cache[(digest, scene)] = result
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return result

@@ -68,15 +68,24 @@ def softmax(log_likelihoods: dict[str, float], labels: list[str]) -> dict[str, f
     return {label: weight / total for label, weight in weights.items()}
 
 
+METHODS = ("auto", "score", "generate")
+
+
 def answer_stream(backend: Backend, label_messages: list, reason_messages: list, labels: list[str], *,
-                  with_reason: bool, reason_tokens: int) -> Iterator[ModelAnswer]:
+                  with_reason: bool, reason_tokens: int, method: str = "auto") -> Iterator[ModelAnswer]:
     """Yields one ``ModelAnswer`` as it fills: when the label is known (score) and each time the
     generated text grows; the last one has ``complete`` set. ``label_messages`` ask for the label only
     (scored, or answered in a few tokens when no reason is wanted), ``reason_messages`` for label and
-    reason. A backend without "generate" gives no reason here (the caller writes its own)."""
+    reason. A backend without "generate" gives no reason here (the caller writes its own).
+    ``method``: "auto" scores where the backend can; "score" and "generate" insist on one way (an
+    evaluation compares them), and a backend that cannot do it raises ``CapabilityError``."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "score" and not backend.supports("score"):
+        raise CapabilityError(f"the {backend.name} backend cannot score candidate answers; use the generate method")
     answer = ModelAnswer()
     scores = None
-    if backend.supports("score"):
+    if backend.supports("score") and method != "generate":
         scores = softmax(backend.score(label_messages, labels), labels)
         answer.label = max(scores, key=scores.get)
         answer.distribution = scores
@@ -91,7 +100,8 @@ def answer_stream(backend: Backend, label_messages: list, reason_messages: list,
             yield from _continue_reason(backend, reason_messages, answer, reason_tokens)
             return
     if not backend.supports("generate"):
-        raise CapabilityError(f"the {backend.name} backend can neither score nor generate an answer")
+        raise CapabilityError(f"the {backend.name} backend cannot generate text"
+                              + ("; it answers by scoring (the score method)" if backend.supports("score") else ""))
     messages, tokens = (reason_messages, reason_tokens) if with_reason else (label_messages, LABEL_TOKENS)
     yield from _one_generation(backend, messages, tokens, labels, answer, scores, with_reason)
 

@@ -75,6 +75,7 @@ class VideoEmotionResult:
     limits: list[str] = field(default_factory=list)  # what the offline fusion cannot tell apart in this class set
     # "model scores", "first-token probabilities", "cue mapping" (the offline fusion), "parsed answer", "none"
     distribution_kind: str = model_answer.CUE_MAPPING
+    raw_text: str = ""  # the model's own answer, where a text model answered
     peak_frame: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
@@ -83,18 +84,23 @@ class VideoEmotionResult:
 
 
 def analyze_video(path, class_set: str = "mer2023", backend: Backend | str | None = None,
-                  settings: Settings | None = None, task: str = "reason") -> VideoEmotionResult:
+                  settings: Settings | None = None, task: str = "reason", instruction: str | None = None,
+                  method: str = "auto") -> VideoEmotionResult:
     """The whole analysis, reason included (see ``analyze_video_stream`` for the streamed reason)."""
     result = None
-    for result in analyze_video_stream(path, class_set, backend, settings, task):
+    for result in analyze_video_stream(path, class_set, backend, settings, task, instruction, method):
         pass
     return result
 
 
 def analyze_video_stream(path, class_set: str = "mer2023", backend: Backend | str | None = None,
-                         settings: Settings | None = None, task: str = "reason") -> Iterator[VideoEmotionResult]:
+                         settings: Settings | None = None, task: str = "reason", instruction: str | None = None,
+                         method: str = "auto") -> Iterator[VideoEmotionResult]:
     """Yields the result as soon as the cues and the label are known (reason still empty), then again
-    each time the reason grows; the last item is final. ``task``: "emotion" (label only) or "reason"."""
+    each time the reason grows; the last item is final. ``task``: "emotion" (label only) or "reason".
+    ``instruction`` replaces the ``[emotion]`` task's instruction (an evaluation's phrasing, class list
+    filled in); ``method`` is ``model_answer``'s (auto, score, generate). The offline fusion reads
+    neither."""
     settings = settings or Settings.from_env()
     chosen = resolve_class_set(class_set)
     labels = list(chosen.class_set.labels)
@@ -121,7 +127,7 @@ def analyze_video_stream(path, class_set: str = "mer2023", backend: Backend | st
             result.notes.append("a streamed recording without a declared duration (e.g. from a webcam): "
                                 "its streams were copied into a file that declares it before reading")
         if not backend.judges_from_cues:
-            for _ in _ask_model(result, backend, readable, visual, audio, labels, task):
+            for _ in _ask_model(result, backend, readable, visual, audio, labels, task, instruction, method):
                 timings.setdefault("until_reason", round(time.perf_counter() - started, 4))
                 yield result
     if backend.judges_from_cues:
@@ -258,14 +264,15 @@ def _stream_offline_reason(result: VideoEmotionResult, visual, audio,
 
 
 def _ask_model(result: VideoEmotionResult, backend: Backend, path: Path, visual, audio, labels,
-               task: str) -> Iterator[VideoEmotionResult]:
+               task: str, instruction: str | None = None, method: str = "auto") -> Iterator[VideoEmotionResult]:
     """Emotion-LLaMA's prompt to a real model (``model_answer``); yields as the answer fills in."""
     tasks = prompts.sentence_table("emotion_llama_tasks.txt")
     subtitle = audio.transcript.strip() or "nothing"
 
     def messages(task_id: str, frame_path: str | None):
-        text = prompts.render("emotion_llama", subtitle=subtitle, task=task_id,
-                              instruction=tasks[task_id].format(options=prompts.format_options(labels)))
+        asked = instruction if task_id == "emotion" and instruction else \
+            tasks[task_id].format(options=prompts.format_options(labels))
+        text = prompts.render("emotion_llama", subtitle=subtitle, task=task_id, instruction=asked)
         media = {"video": str(path)} if backend.supports("video") else {"image": frame_path}
         if backend.supports("audio") and audio.has_audio and not backend.supports("video"):
             media["audio"] = str(path)
@@ -287,7 +294,8 @@ def _ask_model(result: VideoEmotionResult, backend: Backend, path: Path, visual,
         result.reason_note = f"written by {backend.model_label}" if task == "reason" else "no reason asked ([emotion])"
         notes = list(result.notes)
         answers = model_answer.answer_stream(backend, messages("emotion", frame_path), messages("reason", frame_path),
-                                             labels, with_reason=task == "reason", reason_tokens=REASON_TOKENS)
+                                             labels, with_reason=task == "reason", reason_tokens=REASON_TOKENS,
+                                             method=method)
         for answer in answers:
             result.label, result.distribution = answer.label, answer.distribution
             result.distribution_kind, result.confidence = answer.distribution_kind, answer.confidence
@@ -295,6 +303,7 @@ def _ask_model(result: VideoEmotionResult, backend: Backend, path: Path, visual,
             if answer.distribution_kind == model_answer.MODEL_SCORES:
                 result.basis = f"{model_answer.SCORED_BASIS} (Emotion-LLaMA prompt)"
             result.reason, result.reason_by_model = answer.reason, answer.reason_by_model
+            result.raw_text = answer.raw_text
             result.notes = notes + answer.notes
             if answer.complete and task == "reason" and not answer.reason:
                 result.reason_note = f"{backend.model_label} gave no reason (see the notes)"
