@@ -99,6 +99,13 @@ class Settings:
         "help": "seconds an upload or a result file stays in the app's file cache before it is deleted"})
     preload: bool = field(default=True, metadata={"help": "load the offline models in the background at app start"})
     torch_threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+    review_overlap: float = field(default=0.10, metadata={
+        "help": "share of imported samples (0 to 1) that two annotators review, each blind to the other, to "
+                "measure agreement"})
+    review_lease_seconds: float = field(default=900.0, metadata={
+        "help": "seconds a sample shown to an annotator stays reserved for them; past it an undecided sample "
+                "returns to the queue"})
+    review_concurrency: int = field(default=8, metadata={"help": "review desk requests served at once"})
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -127,7 +134,11 @@ class Settings:
             raise ValueError("request_timeout must be positive and max_retries not negative")
         if self.hub_access not in ("auto", "online", "offline"):
             raise ValueError(f"hub_access must be auto, online or offline, got {self.hub_access!r}")
-        for name in ("max_loaded_models", "max_queue", "concurrency", "cache_max_age"):
+        if not 0.0 <= self.review_overlap <= 1.0:  # also refuses nan
+            raise ValueError(f"review_overlap must be a share in [0, 1], got {self.review_overlap!r}")
+        if not 0 < self.review_lease_seconds < math.inf:
+            raise ValueError(f"review_lease_seconds must be a positive, finite number, got {self.review_lease_seconds!r}")
+        for name in ("max_loaded_models", "max_queue", "concurrency", "cache_max_age", "review_concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         parse_allowlist(self.model_allowlist)  # a malformed entry fails at start, not at a visitor's request
