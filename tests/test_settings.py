@@ -33,7 +33,9 @@ def test_env_then_flags():
 
 @pytest.mark.parametrize("env", [{"EMO_PORT": "many"}, {"EMO_PRELOAD": "perhaps"}, {"EMO_BACKEND": "magic"},
                                  {"EMO_MAX_FACES": "0"}, {"EMO_MIN_FACE_SCORE": "2"}, {"EMO_LLM_PROCESS": "thread"},
-                                 {"EMO_LLM_EMBEDDING": "q2_k"}])
+                                 {"EMO_LLM_EMBEDDING": "q2_k"}, {"EMO_REVIEW_OVERLAP": "1.5"},
+                                 {"EMO_REVIEW_OVERLAP": "nan"}, {"EMO_REVIEW_LEASE_SECONDS": "0"},
+                                 {"EMO_REVIEW_LEASE_SECONDS": "inf"}, {"EMO_REVIEW_CONCURRENCY": "0"}])
 def test_bad_values_are_refused_with_the_variable_named(env):
     with pytest.raises(ValueError) as error:
         Settings.from_env(env)
