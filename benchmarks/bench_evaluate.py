@@ -37,7 +37,7 @@ LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 def make_images(folder: Path, count: int, seed: int = 0) -> None:
     import numpy as np
-    from PIL import Image, ImageFilter
+    from PIL import ImageFilter
 
     sys.path.insert(0, str(ROOT))
     from tests import media

@@ -19,7 +19,6 @@ from emo_core.review import import_run
 from emo_core.store import Store
 from tests.conftest import served_app
 from tests.review_runs import write_run
-from ui import review_page
 from ui.private_pages import PrivatePage
 
 PASSWORDS = {"alice": "alice password", "bob": "bob password", "rita": "rita password"}
