@@ -11,8 +11,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import sys
-import types as pytypes
 from collections import Counter
 from pathlib import Path
 
@@ -293,29 +291,47 @@ def test_export_splits_by_image_and_takes_only_reviewed_versions(tmp_path, stub)
     assert written[0]["conversations"] == kept[0]["conversations"]
 
 
-def test_export_asks_the_review_desk_when_there_is_one(tmp_path, monkeypatch, capsys):
-    root = class_folders(tmp_path / "in", {"awe": 3})
+def test_export_takes_what_the_review_desk_accepted_in_its_latest_version(tmp_path, capsys):
+    """Generator -> review desk (import, accept, edit then accept, reject) -> export: only accepted samples,
+    edits applied; a run never imported exports everything."""
+    from emo_core.review import ReviewDesk, import_run, to_text
+    from emo_core.store import Store
+
+    root = class_folders(tmp_path / "in", {"awe": 2, "fear": 2})
     generate(root, tmp_path / "run", "mikels8", types=["categorical"], settings=Settings(datagen_measure="none"))
-    samples = read_jsonl(tmp_path / "run" / "samples.jsonl")
-    run_id = json.loads((tmp_path / "run" / "run.json").read_text())["run_id"]
-    asked = []
-
-    def accepted_versions(data_dir, asked_run_id):
-        asked.append((data_dir, asked_run_id))
-        return {samples[1]["id"]: samples[1]} if asked_run_id == run_id else None
-
-    monkeypatch.setitem(sys.modules, "emo_core.review", pytypes.SimpleNamespace(accepted_versions=accepted_versions))
+    samples = {s["id"]: s for s in read_jsonl(tmp_path / "run" / "samples.jsonl")}
     out = tmp_path / "x.json"
+    data_dir = tmp_path / "data"
     assert cli.main(["export", str(tmp_path / "run"), "--format", "llava", "--out", str(out),
-                     "--data-dir", str(tmp_path / "data")]) == 0
-    assert asked == [(tmp_path / "data", run_id)]
-    assert [s["id"] for s in json.loads(out.read_text())] == [samples[1]["id"]]
-    assert "latest accepted versions of 1 reviewed samples (of 3 generated)" in capsys.readouterr().out
+                     "--data-dir", str(data_dir)]) == 0
+    assert sorted(s["id"] for s in json.loads(out.read_text())) == sorted(samples)
+    assert "all 4 generated samples (the run was not reviewed)" in capsys.readouterr().out
 
-    monkeypatch.setitem(sys.modules, "emo_core.review", pytypes.SimpleNamespace(accepted_versions=lambda *a: None))
-    assert cli.main(["export", str(tmp_path / "run"), "--format", "llava", "--out", str(out)]) == 0
-    assert len(json.loads(out.read_text())) == 3
-    assert "all 3 generated samples (the run was not reviewed)" in capsys.readouterr().out
+    store = Store.for_data_dir(data_dir)
+    import_run(store, tmp_path / "run", overlap=0.0)
+    desk = ReviewDesk(store, lease_seconds=60)
+    decided = {}
+    for action in ("accept", "edit", "reject", None):
+        item = desk.next_item("ann")
+        if action is None:  # the fourth stays pending
+            break
+        sample = samples[item.sample_id]
+        if action == "edit":
+            edited = json.loads(json.dumps(sample["conversations"]))
+            edited[-1]["value"] = "Predict emotion: awe. Checked by a reviewer."
+            desk.decide(item.item_id, "ann", "edit", edited_text=to_text(edited))
+        elif action == "reject":
+            desk.decide(item.item_id, "ann", "reject", reason="wrong emotion")
+        else:
+            desk.decide(item.item_id, "ann", "accept")
+        decided[action] = item.sample_id
+    assert cli.main(["export", str(tmp_path / "run"), "--format", "llava", "--out", str(out),
+                     "--data-dir", str(data_dir)]) == 0
+    written = {s["id"]: s for s in json.loads(out.read_text())}
+    assert set(written) == {decided["accept"], decided["edit"]}
+    assert written[decided["edit"]]["conversations"][-1]["value"] == "Predict emotion: awe. Checked by a reviewer."
+    assert written[decided["accept"]]["conversations"] == samples[decided["accept"]]["conversations"]
+    assert "latest accepted versions of 2 reviewed samples (of 4 generated)" in capsys.readouterr().out
 
 
 def test_the_call_limit_and_the_budget_stop_cleanly_and_a_rerun_continues(tmp_path, stub):

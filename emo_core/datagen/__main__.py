@@ -100,13 +100,10 @@ class _Bar:
 
 
 def reviewed_versions(run_dir: Path, data_dir: Path) -> dict | None:
-    """The review desk's accepted versions of the run's samples, or None when there is no desk or the
-    run was never imported for review."""
-    try:
-        from emo_core import review
-        accepted_versions = review.accepted_versions
-    except (ImportError, AttributeError):
-        return None
+    """The review desk's accepted versions of the run's samples, or None when the run was never imported
+    for review."""
+    from emo_core.review import accepted_versions
+
     return accepted_versions(Path(data_dir), RunFolder(run_dir).info()["run_id"])
 
 
