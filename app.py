@@ -19,7 +19,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 from emo_core import Settings, configured_option, warm_up  # noqa: E402
-from ui import cache_janitor, image_tab, video_tab  # noqa: E402
+from emo_core.study import images_dir as study_images_dir  # noqa: E402
+from ui import cache_janitor, image_tab, video_tab, vote_page  # noqa: E402
 from ui.markdown_text import UNTRUSTED_MARKDOWN, escape_markdown  # noqa: E402
 
 TITLE = "EmoLens: emotion understanding (EmoVIT + Emotion-LLaMA)"
@@ -37,6 +38,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     # Uploads and result files older than cache_max_age are deleted, checked at most every 10 minutes.
     delete_cache = (min(settings.cache_max_age, 600), settings.cache_max_age)
     with gr.Blocks(title="EmoLens", analytics_enabled=False, delete_cache=delete_cache) as demo:
+        # No navigation bar: the only other page, /vote, is reached from a rater's personal link. ("hidden", not
+        # False: gradio 6 applies a Navbar's settings only when the component is rendered.)
+        gr.Navbar(visible="hidden")
         gr.Markdown(
             f"# {TITLE}\n"
             f"Backend: **{configured.backend}**"
@@ -49,6 +53,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             image_tab.build(settings)
             video_tab.build(settings)
         gr.Markdown(CREDITS, elem_id="credits")
+    vote_page.add_route(demo, settings)
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency)
     return demo
 
@@ -57,6 +62,8 @@ def launch_options(settings: Settings) -> dict:
     """``Blocks.launch`` arguments that come from the settings."""
     return {"server_name": settings.host, "server_port": settings.port,
             "max_file_size": int(settings.max_upload_mb * 1_000_000),
+            # The vote page shows study images from the data folder (only that sub-folder is served).
+            "allowed_paths": [str(study_images_dir(settings.data_dir))],
             "app_kwargs": {"lifespan": cache_janitor.lifespan(settings.cache_max_age)}}
 
 

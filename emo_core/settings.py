@@ -99,6 +99,16 @@ class Settings:
         "help": "seconds an upload or a result file stays in the app's file cache before it is deleted"})
     preload: bool = field(default=True, metadata={"help": "load the offline models in the background at app start"})
     torch_threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch's default)"})
+    study_base_url: str = field(default="", metadata={
+        "help": "address of the app in raters' personal study links, e.g. https://my-space.hf.space "
+                "(empty: http://HOST:PORT)"})
+    vote_rate_per_rater: int = field(default=30, metadata={
+        "help": "most votes one study rater may cast per minute (0: no limit)"})
+    vote_rate_per_address: int = field(default=600, metadata={
+        "help": "most vote-page requests per minute from one client address (0: no limit); behind a proxy "
+                "every rater may share the proxy's address"})
+    study_image_max_side: int = field(default=1280, metadata={
+        "help": "study images are stored for raters downscaled to this longest side"})
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -135,6 +145,19 @@ class Settings:
         self.video_class_set = _class_set_setting("video_class_set", self.video_class_set, VIDEO_CLASS_SETS)
         if not 0.0 <= self.min_face_score <= 1.0:
             raise ValueError(f"min_face_score must be in [0, 1], got {self.min_face_score}")
+        for name in ("vote_rate_per_rater", "vote_rate_per_address"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0: no limit), got {getattr(self, name)!r}")
+        if self.study_image_max_side < 1:
+            raise ValueError(f"study_image_max_side must be at least 1, got {self.study_image_max_side!r}")
+        self.study_base_url = _base_url_setting(self.study_base_url)
+
+    def study_link_base(self) -> str:
+        """Where raters' links point: ``study_base_url``, or this server's own address."""
+        if self.study_base_url:
+            return self.study_base_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -157,6 +180,19 @@ class Settings:
 
     def to_dict(self) -> dict:
         return {f.name: str(v) if isinstance(v := getattr(self, f.name), Path) else v for f in fields(self)}
+
+
+def _base_url_setting(value: str) -> str:
+    """``value`` without a trailing slash, if it is empty or an http(s) address without query or fragment."""
+    value = value.strip()
+    if not value:
+        return ""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"study_base_url must be an http:// or https:// address without ? or #, got {value!r}")
+    return value.rstrip("/")
 
 
 def _class_set_setting(name: str, value: str, allowed: tuple[str, ...]) -> str:
