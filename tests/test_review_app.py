@@ -7,19 +7,16 @@ from __future__ import annotations
 import json
 import threading
 
-import gradio as gr
 import httpx
 import pytest
 from gradio_client import Client, handle_file
 
-import app
 from emo_core import Settings
 from emo_core.accounts import Accounts
 from emo_core.review import import_run
 from emo_core.store import Store
 from tests.conftest import served_app
 from tests.review_runs import write_run
-from ui.private_pages import PrivatePage
 
 PASSWORDS = {"alice": "alice password", "bob": "bob password", "rita": "rita password"}
 SCRIPT = '<script>window.__injected = 1</script><img src=x onerror="window.__injected = 2"> [link](javascript:alert(1))'
@@ -36,31 +33,12 @@ def _desk_settings(folder, n_images=4, overlap=0.0, answers=None) -> Settings:
     return settings
 
 
-def _results_page(settings, guard):
-    """A stand-in for the study's researcher-only Results page: one more entry of app.PRIVATE_PAGES."""
-    import gradio as gr
-
-    def whoami(request: gr.Request) -> str:
-        return f"results for {guard(request).name}"
-
-    with gr.Blocks() as page:
-        out = gr.Textbox()
-        gr.Button("who").click(whoami, outputs=out, api_name="whoami")
-    return page
-
-
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory):
     folder = tmp_path_factory.mktemp("desk")
     settings = _desk_settings(folder, answers={(0, "reasoning"): SCRIPT})
-    results = PrivatePage("/results", _results_page, ("researcher",), title="Study results")
-    original = app.PRIVATE_PAGES
-    app.PRIVATE_PAGES = original + (results,)
-    try:
-        with served_app(settings) as url:
-            yield url, settings
-    finally:
-        app.PRIVATE_PAGES = original
+    with served_app(settings) as url:
+        yield url, settings
 
 
 def _signed_in(url: str, page: str, name: str) -> httpx.Client:
@@ -128,12 +106,13 @@ def test_signed_in_reviewer_uses_the_desk_and_its_downloads(desk):
     assert httpx.get(f"{url}gradio_api/file={image}").status_code == 403
 
 
-def test_a_researcher_only_page_is_one_entry_and_admits_only_researchers(desk):
+def test_the_researcher_only_results_page_admits_only_researchers(desk):
     url, _ = desk
     reviewer = httpx.Client(base_url=url, timeout=30)
     assert reviewer.post("results/login", data={"username": "alice", "password": PASSWORDS["alice"]}).status_code == 400
+    assert httpx.get(f"{url}results/gradio_api/info").status_code == 401
     results = Client(f"{url}results/", auth=("rita", PASSWORDS["rita"]), verbose=False)
-    assert results.predict(api_name="/whoami") == "results for rita"
+    assert results.predict(api_name="/study_list")["choices"] == []  # the study page, signed in; no study yet
     researcher_at_desk = Client(f"{url}review/", auth=("rita", PASSWORDS["rita"]), verbose=False)
     assert researcher_at_desk.predict(api_name="/review_dashboard")[2]["counts"]
     # a session of one page is no session of another

@@ -82,8 +82,10 @@ def mount(app, page: PrivatePage, settings: Settings, **mount_options) -> None:
         block.GRADIO_CACHE = str(files)
     blocks.delete_cache = (min(settings.cache_max_age, 600), settings.cache_max_age)
     app.add_api_route(page.path, lambda: RedirectResponse(page.path + "/"), methods=["GET"], include_in_schema=False)
-    gr.mount_gradio_app(app, blocks, path=page.path, auth=guard.sign_in, head=page.head, allowed_paths=[str(files)],
-                        auth_message=f"{page.title}: sign in with your account.", **mount_options)
+    # a private page serves its own files only (not, say, the public vote page's study images)
+    options = {**mount_options, "allowed_paths": [str(files)]}
+    gr.mount_gradio_app(app, blocks, path=page.path, auth=guard.sign_in, head=page.head,
+                        auth_message=f"{page.title}: sign in with your account.", **options)
     gradio_app = _mounted_app(app, page.path)
     for name, (media_type, produce) in page.exports.items():
         gradio_app.add_api_route(f"/export/{name}", _export_endpoint(gradio_app, guard, settings, name, media_type, produce),
