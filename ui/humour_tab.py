@@ -87,11 +87,17 @@ def captions_markdown(result) -> str:
     return "\n".join(lines)
 
 
+_drawn_examples: list[Path] = []  # the meme drawn for this process
+
+
 def example_images() -> list[str]:
-    """The checkout's example photos and a meme drawn now (no image of it is kept in the repository)."""
-    folder = Path(tempfile.mkdtemp(prefix="emolens-humour-examples-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return sorted(str(p) for p in ASSETS.glob("*.jpg")) + [str(draw_meme(folder / "meme.png"))]
+    """The checkout's example photos and a meme drawn once per process (no image of it is kept in the
+    repository), in a folder that lives as long as the process (not a request's: those are "emolens-*")."""
+    if not (_drawn_examples and _drawn_examples[0].is_file()):
+        folder = Path(tempfile.mkdtemp(prefix="humour-examples-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _drawn_examples[:] = [draw_meme(folder / "meme.png")]
+    return sorted(str(p) for p in ASSETS.glob("*.jpg")) + [str(_drawn_examples[0])]
 
 
 def draw_meme(path: Path) -> Path:
