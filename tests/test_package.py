@@ -64,7 +64,7 @@ def test_every_command_line_module_has_a_console_script():
             with_main.add(".".join(path.relative_to(ROOT).with_suffix("").parts))
     targets = {target.partition(":")[0] for target in SCRIPTS.values()}
     assert with_main - INTERNAL_ENTRY_POINTS == targets - {"app"}
-    assert set(SCRIPTS) == {"emolens", "emolens-merr-annotate", "emolens-gguf-files"}
+    assert set(SCRIPTS) == {"emolens", "emolens-merr-annotate", "emolens-gguf-files", "emolens-humour"}
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
@@ -78,7 +78,7 @@ def test_each_console_script_target_is_a_command_that_answers_help(script, capsy
     help_text = capsys.readouterr().out
     assert help_text.startswith("usage:") and "--help" in help_text
     expected_option = {"emolens": "--max-upload-mb", "emolens-merr-annotate": "--out",
-                       "emolens-gguf-files": "--cache-dir"}[script]
+                       "emolens-gguf-files": "--cache-dir", "emolens-humour": "--out"}[script]
     assert expected_option in help_text
 
 
