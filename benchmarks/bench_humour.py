@@ -7,7 +7,7 @@ Images (drawn or from registry packages, none in git): the astronaut photo (one 
 coffee photo (objects, no face), an empty drawn landscape, and a drawn meme (words for the OCR).
 Each request is timed from its start, as the tab sees it: loading the image, the perception models,
 the OCR, then the small language model writing caption after caption (each with its own seed; a
-rejected text costs another). Seeds change between rounds, and one pixel of each image, so neither a
+rejected text costs another). Seeds change between rounds, and a corner of each image, so neither a
 caption nor the perception (memoised by the image's content hash) is a cached repeat.
 The cold request (the language-model process starts, the models load) is shown apart.
 
@@ -63,8 +63,8 @@ def main() -> None:
     firsts, alls, writing, per_caption, shortfalls, attempts = [], [], [], [], 0, []
     for round_index in range(args.rounds):
         for name, image in images.items():
-            image = image.copy()
-            image.putpixel((0, 0), (round_index, 0, 0))  # another file each round: perception is not a cached repeat
+            image = image.copy()  # a corner changed each round: another file, so perception is not a cached repeat
+            image.paste((60 * round_index % 256, 0, 0), (0, 0, 16, 16))
             result = humour_captions(image, args.k, args.temperature, 100 * round_index, settings=settings)
             timings = result.timings
             firsts.append(timings["first_caption"] if result.captions else float("nan"))

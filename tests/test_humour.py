@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from rapidfuzz import fuzz
 
-from emo_core import Settings
 from emo_core.errors import BackendError, InvalidInputError
 from emo_core.humour import humour_captions, humour_captions_stream, prompt_version
 from emo_core.humour import __main__ as humour_cli

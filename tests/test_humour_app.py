@@ -34,7 +34,8 @@ def test_the_handler_streams_captions_then_the_result(meme_path, settings):
     markdown, image, cue_rows, result = updates[0]
     assert markdown.startswith("### 0 of 2 captions …") and image.size == (640, 480) and result is None
     rows = dict(map(tuple, cue_rows))
-    assert rows["face count"] == "0" and "ONE DOES NOT SIMPLY".replace(" ", "") in rows["words in the image"].replace(" ", "")
+    assert rows["face count"] == "0"
+    assert "ONEDOESNOTSIMPLY" in rows["words in the image"].replace(" ", "")
     assert len(updates) >= 4  # the cues, the captions as they are written, the end
     markdown, *_, result = updates[-1]
     assert markdown.startswith("### 2 of 2 captions\n") and result["complete"]
@@ -54,7 +55,8 @@ def test_captions_and_ocr_text_are_shown_as_text():
     markdown = humour_tab.captions_markdown(result)
     assert "\\[click\\]\\(http\\:\\/\\/example\\.com\\)" in markdown and "\\*\\*bold\\*\\*" in markdown
     assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in markdown and "<img" not in markdown.replace("\\<img", "")
-    assert "\\`code\\` \\| table \\|" in markdown and "half \\*written" in markdown and "offline \\*model\\*" in markdown
+    assert "\\`code\\` \\| table \\|" in markdown and "half \\*written" in markdown
+    assert "offline \\*model\\*" in markdown
     assert "*writing (seed 8, not yet checked):*" in markdown
 
 

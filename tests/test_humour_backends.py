@@ -65,8 +65,8 @@ def test_openai_captions_see_the_picture_and_the_prompt_and_drop_repeats(stub, m
     assert result.reads_picture and result.model == "openai: stub-model" and result.backend == "openai"
     assert result.prompt_version == prompt_version("humour")
     bodies = [request["body"] for request in stub.requests]
-    assert [(body["seed"], body["temperature"], body["stream"]) for body in bodies] == [(40, 0.7, True), (41, 0.7, True),
-                                                                                       (42, 0.7, True)]
+    assert [(body["seed"], body["temperature"], body["stream"]) for body in bodies] == [
+        (40, 0.7, True), (41, 0.7, True), (42, 0.7, True)]
     (message,) = bodies[0]["messages"]
     assert [part["type"] for part in message["content"]] == ["image_url", "text"]
     assert message["content"][0]["image_url"]["url"].startswith("data:image/jpeg;base64,")

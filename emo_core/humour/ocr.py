@@ -49,7 +49,8 @@ def _get_engine():
             try:
                 from rapidocr import RapidOCR
             except ImportError as exc:
-                raise BackendError(f"reading text in images needs rapidocr (pip install rapidocr==3.10.0): {exc}") from None
+                raise BackendError(f"reading text in images needs rapidocr (pip install rapidocr==3.10.0): "
+                                   f"{exc}") from None
             # rapidocr logs every model it opens at INFO on its own handler; errors are still shown.
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
             _engine = RapidOCR(params={"Global.log_level": "error"})
