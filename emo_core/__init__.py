@@ -20,6 +20,7 @@ from .model_choice import ModelChoiceError, ModelOption, choose_model, configure
 from .tasks.image_emotion import (BatchRow, FaceResult, ImageEmotionResult, analyze_image, analyze_image_stream,
                                   analyze_images, rows_to_csv)
 from .tasks.video_emotion import VideoEmotionResult, analyze_video, analyze_video_stream
+from .humour import HumourResult, humour_captions, humour_captions_stream
 from .warmup import warm_up
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "LoadedImage", "format_prediction", "get_backend", "get_class_set", "load_image", "parse_prediction",
     "rows_to_csv", "warm_up", "VideoEmotionResult", "analyze_video", "analyze_video_stream", "analyze_image_stream",
     "DATASET_NAMES", "ClassSetChoice", "class_set_menu", "resolve_class_set",
+    "HumourResult", "humour_captions", "humour_captions_stream",
 ]

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def warm_up(settings: Settings | None = None) -> float:
-    """Load the perception, audio and reason models and the configured backend, run each once;
+    """Load the perception, OCR, audio and reason models and the configured backend, run each once;
     returns seconds."""
     settings = settings or Settings.from_env()
     started = time.perf_counter()
@@ -22,6 +22,9 @@ def warm_up(settings: Settings | None = None) -> float:
     from .llm.reason_writer import warm_up as warm_up_reasons
 
     warm_up_audio()
+    from .humour.ocr import warm_up as warm_up_ocr
+
+    warm_up_ocr()
     from .llm.small_lm import get_small_lm
 
     warm_up_reasons("video", lm=get_small_lm(settings))

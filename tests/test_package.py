@@ -65,7 +65,7 @@ def test_every_command_line_module_has_a_console_script():
     targets = {target.partition(":")[0] for target in SCRIPTS.values()}
     assert with_main - INTERNAL_ENTRY_POINTS == targets - {"app"}
     assert set(SCRIPTS) == {"emolens", "emolens-merr-annotate", "emolens-gguf-files", "emolens-datagen", "emolens-evaluate",
-                            "emolens-accounts", "emolens-review", "emolens-study"}
+                            "emolens-accounts", "emolens-review", "emolens-study", "emolens-humour"}
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
@@ -82,7 +82,7 @@ def test_each_console_script_target_is_a_command_that_answers_help(script, capsy
                        "emolens-gguf-files": "--cache-dir", "emolens-datagen": "generate",
                        "emolens-evaluate": "compare",
                        "emolens-accounts": "--data-dir", "emolens-review": "--data-dir",
-                       "emolens-study": "--data-dir"}[script]
+                       "emolens-study": "--data-dir", "emolens-humour": "--out"}[script]
     assert expected_option in help_text
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import gradio as gr
 
 import emo_core
-from emo_core import (IMAGE_CLASS_SETS, Settings, backend_lease, choose_model, class_set_menu, configured_option,
-                      get_class_set, model_options)
+from emo_core import IMAGE_CLASS_SETS, Settings, backend_lease, choose_model, class_set_menu, get_class_set
 
-from . import downloads, render
+from . import downloads, model_picker, render
 from .errors import toast_text, user_errors
 from .markdown_text import UNTRUSTED_MARKDOWN
 
@@ -25,8 +24,6 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"  # the checkout's exa
 IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"]
 CLASS_SET_CHOICES = class_set_menu(IMAGE_CLASS_SETS)  # class sets and the datasets that use them
 CUE_HEADERS = ["attribute", "value"]
-BACKEND_NAMES = {"offline": "offline (CPU, bundled models)", "hf": "hf (transformers model)",
-                 "openai": "openai (OpenAI-compatible endpoint)"}
 
 
 def with_backend(settings: Settings, backend: str | None, model: str | None) -> Settings:
@@ -105,21 +102,7 @@ def build(settings: Settings) -> None:
                 image_in = gr.File(label="Image", file_types=IMAGE_TYPES, type="filepath", elem_id="image-input")
                 class_set = gr.Dropdown(CLASS_SET_CHOICES, value=settings.image_class_set, label="Class set",
                                         elem_id="class-set")
-                options = model_options(settings)
-                configured = configured_option(settings)
-                # Without switching the picker is hidden, but it stays in the layout so that the API's
-                # parameters are the same on every server.
-                with gr.Accordion("Model", open=False, visible=len(options) > 1):
-                    # Custom values pass the dropdowns so that ``choose_model`` refuses them with its message.
-                    backend = gr.Dropdown([(BACKEND_NAMES[b], b) for b in dict.fromkeys(o.backend for o in options)],
-                                          value=configured.backend, label="Backend", elem_id="backend",
-                                          allow_custom_value=True)
-                    model = gr.Dropdown([o.name for o in options if o.backend == configured.backend],
-                                        value=configured.name, label="Model (offered by this server)", elem_id="model",
-                                        allow_custom_value=True)
-                    backend.change(lambda chosen: gr.Dropdown(choices=[o.name for o in options if o.backend == chosen],
-                                                              value=next(o.name for o in options if o.backend == chosen)),
-                                   inputs=backend, outputs=model, api_visibility="private")
+                backend, model = model_picker.build(settings)
                 run = gr.Button("Analyse", variant="primary", elem_id="analyze-btn")
                 examples = sorted(str(p) for p in ASSETS.glob("*.jpg"))
                 if examples:

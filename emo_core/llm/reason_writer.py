@@ -53,6 +53,12 @@ from typing import TYPE_CHECKING, Iterator, Literal, Protocol, Sequence, overloa
 
 from ..errors import BackendError
 from ..labels import SYNONYM_GROUPS
+# A newline inside a cue or label would break the one-example-per-block pattern (and is a stop string).
+from .text_checks import SENTENCE_END as _SENTENCE_END
+from .text_checks import WORD as _WORD
+from .text_checks import one_line as _one_line
+from .text_checks import repetition as _repetition
+from .text_checks import whole_words as _whole_words
 
 if TYPE_CHECKING:
     from .small_lm import GenerationStats
@@ -67,7 +73,6 @@ FEWSHOT_TEMPLATES: dict[str, str] = {
 STOP_STRINGS = ("\n", "Cues:", "Emotion:")
 MAX_SENTENCES = 3
 MIN_WORDS = 5
-REPEATED_NGRAM = 4  # a 4-word sequence that occurs twice in a 1-3 sentence reason is a loop, not style
 # A text copies an example when its 5-word runs taken from the examples bring in 2 or more content words
 # that no cue mentions ("the fast, high-pitched voice" for a clip with no speech). Shorter shared runs
 # are ordinary phrasing ("is a sign of").
@@ -98,9 +103,7 @@ _FUNCTION_WORDS = frozenset(
 )
 _NO_FACE = re.compile(r"\b(?:no|without an?|without any)\s+faces?\b")
 _FACE_WORDS = re.compile(r"\b(?:faces?|facial|smil\w*|frown\w*|grin\w*)\b")
-_WORD = re.compile(r"[a-z]+")
 _SCORE = re.compile(r"\(\d\.\d+\)")  # "(0.93)": a cue's probability, copied
-_SENTENCE_END = re.compile(r"[.!?][\"')]?(?=\s|$)")  # a full stop, maybe closing a quotation
 
 
 class TextStreamer(Protocol):
@@ -238,11 +241,6 @@ def build_prompt(label: str, cues: Sequence[str], modality: Modality) -> str:
 def _fewshot_template(modality: str) -> str:
     text = resources.files("emo_core.prompts").joinpath(FEWSHOT_TEMPLATES[modality]).read_text(encoding="utf-8")
     return text.strip()  # the prompt must end right after "Reason:" so the model writes the reason
-
-
-def _one_line(text: str) -> str:
-    # A newline inside a cue or label would break the one-example-per-block pattern (and is a stop string).
-    return " ".join(str(text).split())
 
 
 def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm: TextStreamer | None,
@@ -403,14 +401,6 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") else word  # "balloons" matches the cue "balloon"
 
 
-def _whole_words(text: str) -> str:
-    """``text`` up to its last complete word: the last word of a stream may still be growing."""
-    if text.endswith((" ", ".", "!", "?", ",", ";", ":")):
-        return text.strip()
-    cut = text.rfind(" ")
-    return text[:cut].strip() if cut > 0 else ""
-
-
 def _finish(raw: str, finish_reason: str) -> tuple[str, str]:
     """Trim to whole sentences; return (text, problem). A line the model ended itself ("stop") counts
     as a finished sentence even without a full stop; one cut off by the token limit does not."""
@@ -450,17 +440,4 @@ def _foreign_emotion(text: str, allowed: frozenset[str]) -> str:
     for word in _WORD.findall(text.lower()):
         if word not in allowed and word not in _AMBIGUOUS_WORDS and _emotion_group(word) is not None:
             return f"the language model named another emotion ({word!r}) than the predicted one"
-    return ""
-
-
-def _repetition(text: str) -> str:
-    words = _WORD.findall(text.lower())
-    seen: set[tuple[str, ...]] = set()
-    for start in range(len(words) - REPEATED_NGRAM + 1):
-        gram = tuple(words[start : start + REPEATED_NGRAM])
-        if gram in seen:
-            return f"the language model repeated itself ({' '.join(gram)!r})"
-        seen.add(gram)
-    if re.search(r"(\S)\1{7,}", text):  # "!!!!!!!!", "........"
-        return "the language model repeated one character"
     return ""

@@ -21,6 +21,8 @@ PROMPTS: dict[str, str] = {
     "datagen_reasoning_system": "datagen_reasoning_system.txt",
     "datagen_reasoning_fewshot": "datagen_reasoning_fewshot.txt",
     "datagen_caption": "datagen_caption.txt",  # asked of a captioning backend for images without a caption
+    "humour": "humour.txt",  # a humorous caption (EmoVIT Sec. 4.6) from the image and its measured cues
+    "humour_fewshot": "humour_fewshot.txt",  # the same for the offline base model: examples it continues
 }
 
 
