@@ -26,7 +26,7 @@ from emo_core.study import (EXPORT_COLUMNS, AlreadyVotedError, InvalidTokenError
                             list_studies, read_pairs, revoke_rater, study_info, study_store)
 from emo_core.study.ratelimit import RateLimiter
 from emo_core.study.studies import hash_token
-from tests.study_helpers import SYSTEMS, choice_for, make_study, token_of, write_images, write_pairs
+from tests.study_helpers import SYSTEMS, make_study, token_of, write_images, write_pairs
 
 REPO = Path(__file__).resolve().parent.parent
 

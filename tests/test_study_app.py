@@ -24,7 +24,7 @@ from emo_core import Settings
 from emo_core.study import EXPORT_COLUMNS, create_study, invite_raters, study_results, study_store
 from tests.conftest import served_app
 from ui.markdown_text import escape_markdown
-from tests.study_helpers import SYSTEMS, choice_for, make_study, token_of, write_images, write_pairs
+from tests.study_helpers import SYSTEMS, choice_for, make_study, write_images, write_pairs
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = "<img src=x onerror=alert(1)> **bold** [link](http://evil.example) $x^2$"
