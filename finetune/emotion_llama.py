@@ -21,8 +21,6 @@ import sys
 
 from . import FinetuneError
 
-STAGE_LEARNING_RATES = {1: 1e-5, 2: 1e-6}
-
 
 def init_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m finetune.emotion_llama init",
