@@ -34,6 +34,18 @@ RECORDS = {
 }
 
 
-def write_merr(path: Path) -> Path:
-    path.write_text(json.dumps(RECORDS, indent=1), encoding="utf-8")
+def write_merr(path: Path, records: dict | None = None) -> Path:
+    path.write_text(json.dumps(RECORDS if records is None else records, indent=1), encoding="utf-8")
     return path
+
+
+def write_clip_set(folder: Path, count: int) -> dict:
+    """``count`` mute clips whose jaw drops at different frames, and MERR records for them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records = {}
+    for n in range(count):
+        name = f"clip{n:02d}.mp4"
+        frames = media.expression_frames(n_frames=30, peak=6 + (n * 5) % 20, rise=4, amount=8.0 + n % 8)
+        media_av.mux_video(media.frame_function(frames, FPS), None, folder / name, FPS, duration=1.5)
+        records[name] = dict(RECORDS["quiet.mp4"], visual_prior_list=[f"jaw drops by {8 + n % 8} pixels"])
+    return records

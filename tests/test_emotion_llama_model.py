@@ -127,3 +127,42 @@ def test_save_and_load_give_the_same_logits_and_the_checkpoint_describes_itself(
     assert str(path) not in config_text and str(tmp_path) not in (tmp_path / "again" / "config.json").read_text()
     lora = [name for name, _ in loaded.named_parameters() if "lora_" in name]
     assert lora and all(name.startswith("language_model.") for name in lora)
+
+
+def test_init_from_pretrained_parts_keeps_their_weights(tiny, tmp_path):
+    """Parts saved as separate checkpoints (a tokenizer without the media tokens) compose a start checkpoint."""
+    from transformers import AutoModelForImageTextToText, PreTrainedTokenizerFast
+
+    from finetune.emotion_llama_init import tiny_tokenizer
+
+    _, model, _ = tiny
+    parts = {"audio": model.audio_encoder, "global": model.global_encoder, "local": model.local_encoder,
+             "temporal": model.temporal_encoder}
+    for name, module in parts.items():
+        module.save_pretrained(tmp_path / name)
+    from transformers import AutoModelForCausalLM
+
+    plain_llm = AutoModelForCausalLM.from_config(model.config.text_config)
+    plain_llm.save_pretrained(tmp_path / "llm")
+    tokenizer = tiny_tokenizer()
+    assert isinstance(tokenizer, PreTrainedTokenizerFast)
+    tokenizer.save_pretrained(tmp_path / "llm")
+    args = ["init", "--output", str(tmp_path / "start"), "--dtype", "float32", "--lora-r", "4", "--face-frames", "3"]
+    for name in ("audio", "global", "local", "temporal", "llm"):
+        args += [f"--{name}", str(tmp_path / name)]
+    assert emotion_llama_main(args) == 0
+    start = AutoModelForImageTextToText.from_pretrained(tmp_path / "start").eval()
+    for name, module in parts.items():
+        expected = module.state_dict()
+        got = getattr(start, f"{name}_encoder").state_dict()
+        assert set(got) == set(expected) and all(torch.equal(got[k], expected[k]) for k in expected)
+    base = {k.replace(".base_layer", ""): v for k, v in start.language_model.state_dict().items() if "lora_" not in k}
+    assert all(torch.equal(base[k], v) for k, v in plain_llm.state_dict().items())
+    assert start.config.lora_r == 4 and start.config.face_frames == 3
+    assert start.config.sources == {"audio": "audio", "global": "global", "local": "local", "temporal": "temporal",
+                                    "llm": "llm"}  # folder names, not where they are
+    processor = EmotionLlamaProcessor.from_pretrained(tmp_path / "start")
+    inputs = processor(text=[PROMPT], videos=[views()])
+    assert inputs["local_pixel_values"].shape[1] == 3
+    with torch.no_grad():
+        assert torch.isfinite(start(**inputs).logits).all()
