@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import prompts
-from .configuration import AUDIO_TOKEN, VIDEO_TOKEN, EmotionLlamaConfig
+from .configuration import VIDEO_TOKEN, EmotionLlamaConfig
 
 VISUAL_TOKENS = 3
 
@@ -34,7 +34,6 @@ class EmotionLlamaProcessor:
         from transformers import AutoTokenizer
 
         from . import register
-        from .configuration import EmotionLlamaConfig
 
         register()
         config = EmotionLlamaConfig.from_pretrained(source, **kwargs)
