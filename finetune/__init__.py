@@ -10,7 +10,8 @@ Modules: ``config`` (dataclasses, YAML, flags), ``data`` (reading, type mixing, 
 (prompts, labels on answer tokens only, padding), ``models`` (loading, freezing, LoRA, quantisation),
 ``memory`` (the estimate before training and the README tables), ``trainer`` (the accelerate loop,
 checkpoints, resume, evaluation, logs); Emotion-LLaMA's ``emotion_llama_init`` (start checkpoints),
-``emotion_llama_data`` (MERR files), ``emotion_llama_batches`` and ``feature_cache`` (cached encoder features). Nothing here is imported by ``emo_core`` or the app.
+``emotion_llama_data`` (MERR files), ``emotion_llama_batches`` and ``feature_cache`` (cached encoder
+features). Nothing here is imported by ``emo_core`` or the app.
 """
 
 from emo_core.errors import EmoError
