@@ -141,17 +141,29 @@ class LoraConfig:
             raise FinetuneError("lora_r and lora_alpha must be at least 1, lora_dropout in [0, 1), lora_targets non-empty")
 
 
-SECTIONS = {"data": DataConfig, "optim": OptimConfig, "run": RunConfig, "lora": LoraConfig}
+@dataclass
+class ClipsConfig:
+    """Emotion-LLaMA on video clips (emotion_llama only)."""
+    stage: int = 1  # 1: pre-training on MERR's coarse descriptions (lr 1e-5); 2: fine-grained reasons and labels (lr 1e-6)
+    feature_cache: str = ""  # folder of the frozen encoders' cached features (by clip content and encoder); empty: OUT/feature-cache
+
+    def __post_init__(self):
+        if self.stage not in (1, 2):
+            raise FinetuneError(f"stage must be 1 or 2, got {self.stage}")
+
+
+SECTIONS = {"data": DataConfig, "optim": OptimConfig, "run": RunConfig, "lora": LoraConfig, "clips": ClipsConfig}
 
 
 @dataclass
 class FinetuneConfig:
-    recipe: str  # "emovit" or "llava_lora"
+    recipe: str  # "emovit", "llava_lora" or "emotion_llama"
     model: str = ""  # hub id or local folder
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
+    clips: ClipsConfig = field(default_factory=ClipsConfig)
 
     def check_complete(self) -> None:
         missing = [flag for flag, value in (("--model", self.model), ("--data", self.data.data),
@@ -169,7 +181,11 @@ RECIPE_DEFAULTS = {
     "emovit": {},
     "llava_lora": {"optim": {"learning_rate": 2e-4, "weight_decay": 0.0, "warmup_steps": 0, "warmup_ratio": 0.03},
                    "data": {"max_length": 2048}},
+    # Emotion-LLaMA: MER2023's classes; the learning rate follows the stage (STAGE_LEARNING_RATES) unless given.
+    # Its LoRA set-up is part of the checkpoint (init), so the lora section does not apply.
+    "emotion_llama": {"data": {"class_set": "mer2023"}},
 }
+STAGE_LEARNING_RATES = {1: 1e-5, 2: 1e-6}
 
 
 def _field_owner() -> dict[str, str]:
@@ -232,6 +248,8 @@ def build(recipe: str, yaml_values: dict | None = None, overrides: dict | None =
             model = value
         else:
             merged[owner[name]][name] = value
+    if recipe == "emotion_llama" and "learning_rate" not in merged["optim"]:
+        merged["optim"]["learning_rate"] = STAGE_LEARNING_RATES.get(merged["clips"].get("stage", 1), 1e-5)
     try:
         sections = {section: cls(**merged[section]) for section, cls in SECTIONS.items()}
     except TypeError as exc:
@@ -266,11 +284,16 @@ def _field_help(cls) -> dict[str, str]:
 
 def parser(recipe: str) -> argparse.ArgumentParser:
     description = {"emovit": "EmoVIT: Q-Former-only instruction tuning of InstructBLIP",
-                   "llava_lora": "LoRA (or QLoRA) on the language model of a LLaVA model"}[recipe]
-    p = argparse.ArgumentParser(prog=f"python -m finetune.{recipe}", description=description,
+                   "llava_lora": "LoRA (or QLoRA) on the language model of a LLaVA model",
+                   "emotion_llama": "Emotion-LLaMA: projections and LoRA on MERR clips (stage 1 or 2)"}[recipe]
+    prog = "python -m finetune.emotion_llama train" if recipe == "emotion_llama" else f"python -m finetune.{recipe}"
+    p = argparse.ArgumentParser(prog=prog, description=description,
                                 argument_default=argparse.SUPPRESS, allow_abbrev=False)
     p.add_argument("--config", help="YAML file mirroring the dataclasses (finetune/configs/*.yaml)")
-    p.add_argument("--model", help="InstructBLIP / LLaVA hub id or local folder")
+    p.add_argument("--model", help="InstructBLIP / LLaVA / Emotion-LLaMA hub id or local folder")
+    if recipe == "emotion_llama":
+        p.add_argument("--merr", dest="data", help="MERR JSON (ours from emo_core.merr_annotate, or a public MERR file)")
+        p.add_argument("--videos", dest="image_folder", help="folder of the clips the MERR file names")
     for section, cls in SECTIONS.items():
         group = p.add_argument_group(section, (cls.__doc__ or "").strip())
         helps = _field_help(cls)

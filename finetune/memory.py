@@ -1,6 +1,6 @@
 """GPU memory: the estimate printed before training (and the stop when it cannot fit), and the README table.
 
-    python -m finetune.memory          # prints the README's table for 24 / 40 / 80 GB GPUs
+    python -m finetune.memory          # prints the README's tables for 24 / 40 / 80 GB GPUs
 
 The formula, per GPU (data parallel: every GPU holds a full copy; ZeRO/FSDP divide the trained
 parameters' states, and ZeRO-3/FSDP the weights, by the number of GPUs):
@@ -95,14 +95,44 @@ def max_micro_batch(budget_gib: float, fixed: float, per_example: float) -> int:
     return max(0, int((budget_gib * GIB - fixed) / per_example + 1e-9))
 
 
+def emotion_llama_7b():
+    """Emotion-LLaMA's 7B set-up on the meta device, projections and LoRA trainable as in both stages:
+    HuBERT-large (audio), an EVA ViT-g/14-sized ViT at 448 px on the peak frame (global), MAE ViT-L/16
+    (local), VideoMAE-base on 16 frames (temporal), LLaMA-2-7B-chat with LoRA r=64 on q/v (the
+    public code's MiniGPT-v2 settings)."""
+    import transformers
+
+    from emo_core.models.emotion_llama.configuration import EmotionLlamaConfig
+    from emo_core.models.emotion_llama.modeling import EmotionLlamaForConditionalGeneration
+
+    config = EmotionLlamaConfig(
+        audio_config=transformers.HubertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                                               intermediate_size=4096, feat_extract_norm="layer"),
+        global_config=transformers.ViTConfig(hidden_size=1408, num_hidden_layers=40, num_attention_heads=16,
+                                             intermediate_size=6144, image_size=448, patch_size=14),
+        local_config=transformers.ViTMAEConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                                               intermediate_size=4096),
+        temporal_config=transformers.VideoMAEConfig(),
+        text_config=transformers.LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008,
+                                             num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32),
+        lora_r=64, lora_alpha=16, lora_targets=["q_proj", "v_proj"])
+    model = EmotionLlamaForConditionalGeneration(config)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name.split(".")[0].endswith("_projection") or ".lora_" in name)
+    return model, config
+
+
 def model_counts(setup: str) -> tuple[Counts, dict]:
-    """Counts and LLM shape of the two 7B set-ups, from their architectures on the meta device."""
+    """Counts and LLM shape of the 7B set-ups, from their architectures on the meta device."""
     import torch
     import transformers
 
     llama = dict(vocab_size=32001, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
                  num_attention_heads=32, num_key_value_heads=32)
     with torch.device("meta"):
+        if setup == "emotion-llama-7b":
+            model, config = emotion_llama_7b()
+            return counts_of(model, "language_model."), {"hidden": 4096, "layers": 32, "vocab": 32000}
         if setup == "instructblip-vicuna-7b":
             config = transformers.InstructBlipConfig(
                 vision_config=transformers.InstructBlipVisionConfig(),  # EVA ViT-g/14 at 224 px
@@ -138,15 +168,25 @@ TABLE_SETUPS = [
     ("LLaVA-1.5-7B, LoRA r=128, bf16", "llava-1.5-7b", "none", 1024),
     ("LLaVA-1.5-7B, QLoRA r=128 (LLM 4-bit)", "llava-1.5-7b", "4bit", 1024),
 ]
+# Emotion-LLaMA: 4 media tokens + the template, subtitle and instruction (about 120 tokens) + the answer: a
+# coarse description (stage 1, answers up to ~130 tokens) or "Predicted emotion: X. Reason: ..." (stage 2,
+# MERR's fine-grained reasons, up to ~390 tokens). Both stages train the same parameters (projections + LoRA);
+# with the feature cache the encoders only sit in memory (their weights count, their activations do not).
+EMOTION_LLAMA_SETUPS = [
+    ("Emotion-LLaMA 7B, stage 1 (coarse), projections + LoRA r=64, bf16", "emotion-llama-7b", "none", 256),
+    ("Emotion-LLaMA 7B, stage 1 (coarse), LLM 8-bit", "emotion-llama-7b", "8bit", 256),
+    ("Emotion-LLaMA 7B, stage 2 (fine-grained), projections + LoRA r=64, bf16", "emotion-llama-7b", "none", 512),
+    ("Emotion-LLaMA 7B, stage 2 (fine-grained), LLM 8-bit", "emotion-llama-7b", "8bit", 512),
+]
 GPU_SIZES = (24, 40, 80)
 
 
-def table() -> str:
+def table(setups=None) -> str:
     cache: dict[str, tuple[Counts, dict]] = {}
     header = ("| set-up | tokens | trained params | weights | trained states | activations per example "
               "(no ckpt / ckpt) | " + " | ".join(f"max micro-batch {g} GB (no ckpt / ckpt)" for g in GPU_SIZES) + " |")
     rows = [header, "|" + "---|" * (6 + len(GPU_SIZES))]
-    for title, setup, quantization, tokens in TABLE_SETUPS:
+    for title, setup, quantization, tokens in (TABLE_SETUPS if setups is None else setups):
         if setup not in cache:
             cache[setup] = model_counts(setup)
         counts, shape = cache[setup]
@@ -163,3 +203,5 @@ def table() -> str:
 
 if __name__ == "__main__":
     print(table())
+    print()
+    print(table(EMOTION_LLAMA_SETUPS))

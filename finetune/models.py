@@ -20,11 +20,15 @@ from pathlib import Path
 from . import FinetuneError
 from .config import FinetuneConfig
 
-MODEL_TYPES = {"emovit": ("instructblip",), "llava_lora": ("llava",)}
-OTHER_RECIPE = {"instructblip": "finetune.emovit", "llava": "finetune.llava_lora"}
+MODEL_TYPES = {"emovit": ("instructblip",), "llava_lora": ("llava",), "emotion_llama": ("emotion_llama",)}
+OTHER_RECIPE = {"instructblip": "finetune.emovit", "llava": "finetune.llava_lora",
+                "emotion_llama": "finetune.emotion_llama train"}
 # modules kept out of bitsandbytes' conversion (substring match on module names)
 NOT_QUANTIZED = {"emovit": ["vision_model", "qformer", "language_projection", "lm_head"],
-                 "llava_lora": ["vision_tower", "multi_modal_projector", "lm_head"]}
+                 "llava_lora": ["vision_tower", "multi_modal_projector", "lm_head"],
+                 "emotion_llama": ["audio_encoder", "global_encoder", "local_encoder", "temporal_encoder",
+                                   "_projection", "lm_head"]}
+EMOTION_LLAMA_TRAINED = ("audio_projection.", "global_projection.", "local_projection.", "temporal_projection.")
 QFORMER_PARTS = ("qformer.", "query_tokens", "language_projection.")
 LLAVA_LM = r"model\.language_model\..*\.({targets})"
 
@@ -115,7 +119,8 @@ def load(config: FinetuneConfig, mixed_precision: str, device_index: int | None,
         # bitsandbytes weights cannot be moved after loading: place them on this process's device now
         kwargs["device_map"] = {"": device_index if device_index is not None else "cpu"}
     model_class = getattr(transformers, {"instructblip": "InstructBlipForConditionalGeneration",
-                                         "llava": "LlavaForConditionalGeneration"}[hf_config.model_type])
+                                         "llava": "LlavaForConditionalGeneration",
+                                         "emotion_llama": "AutoModelForImageTextToText"}[hf_config.model_type])
     try:
         model = model_class.from_pretrained(config.model, **kwargs)
     except (OSError, ValueError, RuntimeError, ImportError) as exc:
@@ -130,6 +135,10 @@ def load(config: FinetuneConfig, mixed_precision: str, device_index: int | None,
         dead = unreachable_qformer_parts(hf_config)
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(name.startswith(QFORMER_PARTS) and not name.startswith(dead))
+    elif config.recipe == "emotion_llama":
+        # the projections and the LoRA adapters (already in the checkpoint) train; encoders and LLM stay frozen
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith(EMOTION_LLAMA_TRAINED) or ".lora_" in name)
     else:
         model = _with_lora(model, config, quantized=quantization is not None)
     # the trained weights in fp32 (the optimiser's master copy); frozen ones stay in the load dtype
@@ -199,11 +208,8 @@ def _write_full_model(config: FinetuneConfig, model, directory: Path) -> None:
     """A quantised run's model saved unquantised: the base reloaded in its own dtype on the CPU with the
     trained tensors put in, so the frozen weights are the base's bit for bit (a 4/8-bit file would need
     bitsandbytes to load, and would hold the rounded weights)."""
-    import transformers
-
     trained = trainable_state(model)
-    base = transformers.InstructBlipForConditionalGeneration.from_pretrained(
-        config.model, dtype="auto", local_files_only=Path(config.model).is_dir())
+    base = type(model).from_pretrained(config.model, dtype="auto", local_files_only=Path(config.model).is_dir())
     missing = set(trained) - set(base.state_dict())
     if missing:
         raise FinetuneError(f"trained tensors missing from the base model: {sorted(missing)[:3]}")

@@ -39,7 +39,8 @@ LOG_COLUMNS = ["step", "epoch", "loss", "lr", "samples_per_s", "tokens_per_s", "
 EVAL_COLUMNS = ["step", "val_loss", "accuracy", "unparsed", "n"]
 CHANGEABLE_ON_RESUME = ("run.output_dir", "run.resume", "run.save_every", "run.keep_checkpoints", "run.eval_every",
                         "run.log_every", "run.memory_limit_gb", "data.num_workers", "data.eval_samples",
-                        "run.max_new_tokens", "lora.merge", "data.data", "data.val_data", "data.image_folder")
+                        "run.max_new_tokens", "lora.merge", "data.data", "data.val_data", "data.image_folder",
+                        "clips.feature_cache")
 
 
 def choose_precision(requested: str, cuda: bool, bf16_native: bool) -> str:
@@ -231,7 +232,7 @@ def run(config: FinetuneConfig) -> Path:
         say("no CUDA GPU: training on the CPU, which suits tiny models and smoke tests only")
 
     # --- everything that can be wrong, before any weight is loaded or step taken
-    splits: Splits = load_splits(config.data, config.run.seed)
+    splits: Splits = _load_splits(config)
     resume_from = resume_point(config, out)
     models.check_model_type(config)
     if config.run.quantization != "none":
@@ -243,8 +244,7 @@ def run(config: FinetuneConfig) -> Path:
     prepared = models.load(config, precision, accelerator.local_process_index if cuda else None, kind)
     model = prepared.model
     check_memory(model, config, cuda, say, kind, accelerator.num_processes)
-    encoder = Encoder(prepared.processor, prepared.family, config.data.image_folder, config.data.max_length,
-                      config.data.qformer_max_length, prepared.encoder_decoder)
+    encoder = _encoder(config, prepared)
     encoder(splits.train[0])  # a prompt longer than max_length fails here, before any step
 
     optimizer = optimizer_for(model, config)
@@ -337,6 +337,24 @@ def run(config: FinetuneConfig) -> Path:
         _write_final(accelerator, model, prepared, config, out, tracked, say)
     accelerator.wait_for_everyone()
     return final
+
+
+def _load_splits(config: FinetuneConfig) -> Splits:
+    if config.recipe == "emotion_llama":
+        from .emotion_llama_data import load_splits as load_clip_splits
+
+        return load_clip_splits(config.data, config.clips.stage, config.run.seed)
+    return load_splits(config.data, config.run.seed)
+
+
+def _encoder(config: FinetuneConfig, prepared) -> Encoder:
+    if config.recipe == "emotion_llama":
+        from .emotion_llama_batches import ClipEncoder
+
+        cache = config.clips.feature_cache or str(Path(config.run.output_dir) / "feature-cache")
+        return ClipEncoder(prepared.model, prepared.processor, config.data.image_folder, config.data.max_length, cache)
+    return Encoder(prepared.processor, prepared.family, config.data.image_folder, config.data.max_length,
+                   config.data.qformer_max_length, prepared.encoder_decoder)
 
 
 def _class_labels(config: FinetuneConfig) -> list[str]:

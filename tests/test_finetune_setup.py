@@ -207,7 +207,8 @@ def test_precedence_defaults_recipe_yaml_flags(tmp_path):
         ft_config.from_args("emovit", ["--model", "m", "--image-folder", "i", "--output-dir", "o"])
 
 
-@pytest.mark.parametrize("name, recipe", [("emovit.yaml", "emovit"), ("llava_lora.yaml", "llava_lora")])
+@pytest.mark.parametrize("name, recipe", [("emovit.yaml", "emovit"), ("llava_lora.yaml", "llava_lora"),
+                                          ("emotion_llama.yaml", "emotion_llama")])
 def test_shipped_recipe_configs_load(name, recipe):
     config = ft_config.build(recipe, ft_config.read_yaml(CONFIGS / name))
     assert config.recipe == recipe and config.model

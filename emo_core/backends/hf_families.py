@@ -42,6 +42,9 @@ class Family:
     # attribute of the text model that continues from a key/value cache without the media; empty: the
     # text model itself (BLIP-2 / InstructBLIP's top-level forward always wants the image)
     continuation_module: str = ""
+    # how a video reaches the processor: "frames" (FRAMES_PER_VIDEO images) or "clip" (Emotion-LLaMA's
+    # peak frame, face sequence and audio from the MERR pipeline, ``models.emotion_llama.clip_views``)
+    video_as: str = "frames"
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -66,6 +69,8 @@ FAMILIES: dict[str, Family] = {
         text_module="thinker",
         accepts=frozenset({"image", "video", "audio"}),
     ),
+    # the project's own model (emo_core.models.emotion_llama): one clip, its sound included
+    "emotion_llama": Family("Emotion-LLaMA", accepts=frozenset({"video"}), video_as="clip"),
 }
 
 
@@ -85,6 +90,7 @@ class PromptAndMedia:
     text: str
     images: list = field(default_factory=list)
     audios: list = field(default_factory=list)
+    videos: list = field(default_factory=list)  # clip views, for families whose video_as is "clip"
 
 
 def prompt_and_media(messages: list[Message], family: Family, processor,
@@ -110,6 +116,11 @@ def prompt_and_media(messages: list[Message], family: Family, processor,
             if kind == "image":
                 gathered.images.append(hf_media.load_image(part["path"]))
                 parts.append({"type": "image"})
+            elif kind == "video" and family.video_as == "clip":
+                from ..models.emotion_llama.clip_views import clip_views
+
+                gathered.videos.append(clip_views(part["path"], settings))
+                parts.append({"type": "video"})
             elif kind == "video":
                 frames = hf_media.video_frames(part["path"], FRAMES_PER_VIDEO, settings)
                 gathered.images += frames
@@ -145,6 +156,8 @@ def processor_inputs(processor, prompt: PromptAndMedia):
         kwargs["images"] = prompt.images
     if prompt.audios:
         kwargs["audio"] = prompt.audios
+    if prompt.videos:
+        kwargs["videos"] = prompt.videos
     try:
         return processor(**kwargs)
     except (ValueError, TypeError, IndexError) as exc:

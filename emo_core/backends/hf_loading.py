@@ -259,6 +259,10 @@ def _load(options: LoadOptions) -> LoadedModel:
 def load_config(source: str, local_files_only: bool = False):
     from transformers import AutoConfig
 
+    from ..models.emotion_llama import register
+
+    register()  # the project's own model type, which transformers does not know by itself
+
     try:
         return AutoConfig.from_pretrained(source, local_files_only=local_files_only)
     except (OSError, ValueError) as exc:
@@ -274,6 +278,13 @@ def load_processor(source: str, model_type: str, local_files_only: bool = False)
     from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
     from transformers.utils import is_torchvision_available
 
+    if model_type == "emotion_llama":
+        from ..models.emotion_llama.processing import EmotionLlamaProcessor
+
+        try:
+            return EmotionLlamaProcessor.from_pretrained(source, local_files_only=local_files_only)
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"cannot load the processor of {source!r}: {exc}") from exc
     processor_class = _processor_class(source, PROCESSOR_MAPPING_NAMES.get(model_type))
     try:
         if processor_class is not None and "video_processor" in processor_class.get_attributes() \

@@ -15,6 +15,8 @@ PROMPTS: dict[str, str] = {
     "sensitivity_2": "sensitivity_2.txt",  # EmoVIT Sec. 4.3.2, instruction 2
     "reasoning": "reasoning.txt",  # affective reasoning, answer "Predicted emotion: X. Reason: ..."
     "emotion_llama": "emotion_llama.txt",  # Emotion-LLaMA's user turn; tasks in emotion_llama_tasks.txt
+    # the Emotion-LLaMA model's own wrapping of that turn: one audio and the visual placeholder tokens
+    "emotion_llama_model": "emotion_llama_model.txt",
     # instruction-data generator (emo_core/datagen): a system prompt and seed examples per LLM-written type
     "datagen_conversation_system": "datagen_conversation_system.txt",
     "datagen_conversation_fewshot": "datagen_conversation_fewshot.txt",

@@ -55,6 +55,7 @@ class VisualAnalysis:
     pseudo_label: str = "neutral"
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    track_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)  # the face's box at each track index
 
     @property
     def has_face(self) -> bool:
@@ -134,6 +135,7 @@ def analyze_visual(path, perceiver: Perceiver, *, sample_fps: float = 5.0, max_s
         pseudo_label=label,
         notes=notes,
         timings=timings,
+        track_boxes=[tuple(face.box) for _, face, _ in members],
     )
 
 
