@@ -148,7 +148,7 @@ class OpenAIBackend(Backend):
                 if exc.status_code == 429 or exc.status_code >= 500:
                     if attempt + 1 == attempts:
                         raise BackendError(f"the server at {self.base_url} answered {exc.status_code} "
-                                           f"({_reason(exc)}) {attempts} times; giving up") from exc
+                                           f"({server_reason(exc)}) {attempts} times; giving up") from exc
                     time.sleep(_backoff(attempt, exc.response.headers.get("retry-after")))
                     continue
                 if self._wants_max_completion_tokens(exc):
@@ -172,13 +172,13 @@ class OpenAIBackend(Backend):
 
     def _wants_max_completion_tokens(self, exc) -> bool:
         return (exc.status_code == 400 and self._length_parameter == "max_tokens"
-                and "max_completion_tokens" in _reason(exc))
+                and "max_completion_tokens" in server_reason(exc))
 
     def _refuses_logprobs(self, exc) -> bool:
-        return exc.status_code in (400, 422) and self._ask_logprobs and "logprobs" in _reason(exc).lower()
+        return exc.status_code in (400, 422) and self._ask_logprobs and "logprobs" in server_reason(exc).lower()
 
     def _refusal(self, exc) -> str:
-        status, reason = exc.status_code, _reason(exc)
+        status, reason = exc.status_code, server_reason(exc)
         if status in (401, 403):
             return (f"the server at {self.base_url} refused the API key ({status}: {reason}); check the "
                     f"environment variable {self.settings.api_key_env}")
@@ -199,8 +199,9 @@ def _token_choices(logprobs) -> list[TokenChoices]:
     return choices
 
 
-def _reason(exc) -> str:
-    """The server's own words: the client keeps the JSON error body (``{"message": ...}`` or FastAPI's ``detail``)."""
+def server_reason(exc) -> str:
+    """The server's own words about an ``openai`` API error: the client keeps the JSON error body
+    (``{"error": {"message": ...}}``, ``{"message": ...}`` or FastAPI's ``detail``)."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         error = body.get("error")

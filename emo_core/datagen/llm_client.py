@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+from ..backends.openai_compat import server_reason
 from ..errors import EmoError
 from ..settings import Settings
 from .ledger import Ledger
@@ -116,7 +117,7 @@ class ChatCaller:
                     tokens_out = getattr(usage, "completion_tokens", None)
                     answered = True
                 except openai.APIStatusError as exc:
-                    status, reason = exc.status_code, _reason(exc)
+                    status, reason = exc.status_code, server_reason(exc)[:200]
                     if status == 429:
                         wait = _retry_after(exc) or _backoff(attempt)
                         self.limiter.throttled(wait)
@@ -162,18 +163,6 @@ class ChatCaller:
 
 class _NotACompletion(Exception):
     pass
-
-
-def _reason(exc) -> str:
-    """The server's own words (the JSON error body's message), short."""
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error")
-        for detail in (error.get("message") if isinstance(error, dict) else error, body.get("message"),
-                       body.get("detail")):
-            if detail:
-                return str(detail)[:200]
-    return str(getattr(exc, "message", "") or exc)[:200]
 
 
 def _retry_after(exc) -> float | None:
