@@ -1,7 +1,10 @@
 """The one SQLite store: votes, reviews, accounts and job progress all live in it.
 
 Every connection runs in WAL mode with a busy timeout, so readers never block the writer and
-concurrent writers wait instead of failing. Each write is one transaction (``with store.write() as db``)
+concurrent writers wait instead of failing. Writers in one process queue on a lock of their own before
+they ask SQLite: SQLite's busy handler waits by sleeping (up to 100 ms a round), which under a burst of
+writes from many threads made a few of them wait for hundreds of milliseconds; the lock hands over at
+once. Writers in other processes still meet the busy timeout. Each write is one transaction (``with store.write() as db``)
 taken with ``BEGIN IMMEDIATE``: it either commits whole or leaves nothing, also when the process is
 killed half-way. Schemas are registered per part (``review``, ``study``, ``accounts``, ...) as an
 ordered list of migration scripts; opening a store applies the ones it has not applied yet.
@@ -24,6 +27,16 @@ from typing import Any, Iterator, Sequence
 DEFAULT_FILE_NAME = "emolens.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
 
+_WRITE_LOCKS: dict[Path, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    """The one write lock of this process for the database at ``path``, shared by every ``Store`` of it."""
+    key = path.resolve()
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
+
 
 def store_path(data_dir: Path) -> Path:
     """Where the store of a data folder (the ``data_dir`` setting) lives."""
@@ -37,6 +50,7 @@ class Store:
         self.path = Path(path)
         self._local = threading.local()
         self._migrate_lock = threading.Lock()
+        self._write_lock = _write_lock(self.path)
 
     @classmethod
     def open(cls, path: Path) -> "Store":
@@ -72,13 +86,14 @@ class Store:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: commits when the block ends, rolls back if it raises."""
         db = self.connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def read(self, sql: str, parameters: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
         """All rows of one query, read from a consistent snapshot."""
