@@ -57,3 +57,33 @@ def test_the_label_is_scored_over_the_class_set_and_the_reason_streams(setup):
     # the clip reaches the model: another clip (another face sequence, peak frame and no sound) scores differently
     other = analyze_video(clips["quiet.mp4"], "mer2023", backend=backend, settings=settings, task="emotion")
     assert other.distribution != pytest.approx(result.distribution, abs=1e-6)
+
+
+def test_the_model_reuses_the_video_tasks_analysis_of_the_clip(setup, tmp_path, monkeypatch):
+    """One MERR visual pass per request: the model's views take the analysis the task just made; a
+    changed file is analysed again."""
+    import shutil
+
+    from emo_core.models.emotion_llama import clip_views as views_module
+    from emo_core.tasks import video_emotion
+    from emo_core.video import visual
+
+    clips, settings = setup
+    clip = tmp_path / "copy.mp4"  # a file no earlier test has seen (clip_views keeps its own results too)
+    shutil.copy(clips["talk.mp4"], clip)
+    calls = []
+    original = visual.analyze_visual
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(video_emotion, "analyze_visual", counting)
+    monkeypatch.setattr(visual, "analyze_visual", counting)
+    backend = get_backend("hf", settings)
+    analyze_video(clip, "mer2023", backend=backend, settings=settings, task="emotion")
+    assert len(calls) == 1
+    views_module._KEPT.clear()
+    clip.write_bytes(clips["quiet.mp4"].read_bytes())  # same path, other content: not answered from memory
+    analyze_video(clip, "mer2023", backend=backend, settings=settings, task="emotion")
+    assert len(calls) == 2

@@ -31,6 +31,7 @@ from ..video.action_units import AU_CODES
 from ..video.au_rules import describe
 from ..video.fusion import fuse, fusion_limits
 from ..video.decode import with_declared_duration
+from ..video import recent as recent_visual
 from ..video.visual import VisualAnalysis, analyze_visual
 from . import model_answer
 
@@ -113,6 +114,7 @@ def analyze_video_stream(path, class_set: str = "mer2023", backend: Backend | st
         perceiver = get_perceiver(settings.min_face_score, settings.max_faces)
         visual = analyze_visual(readable, perceiver, sample_fps=settings.video_sample_fps,
                                 max_seconds=settings.max_video_seconds, max_side=settings.video_max_side)
+        recent_visual.remember(readable, settings, visual)  # a model that reads the clip again reuses it
         timings = {f"visual.{k}": v for k, v in visual.timings.items()}
         from ..audio.analysis import analyze_audio
 

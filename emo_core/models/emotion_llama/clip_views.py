@@ -9,7 +9,9 @@ without sound gives one second of silence, which still yields an audio token (Hu
 silence is not zero), and a note.
 
 Results are kept per process for a few clips (keyed by the file's content hash and the settings that
-shape them), so the video tab's two questions (the scored label, the reason) analyse the clip once.
+shape them), so the video tab's two questions (the scored label, the reason) read the clip once; and the
+MERR analysis the video task has just made of the same file is reused (``video/recent.py``) instead of
+being run a second time.
 """
 
 from __future__ import annotations
@@ -65,13 +67,14 @@ def read_clip_views(path: Path, settings: Settings, max_audio_seconds: float = 3
     from ...audio.decode import load_audio
     from ...cues.perception import get_perceiver
     from ...video.decode import probe, read_frames, sample_evenly, with_declared_duration
+    from ...video import recent as recent_visual
     from ...video.visual import analyze_visual
 
     notes: list[str] = []
     with with_declared_duration(path) as readable:
-        visual = analyze_visual(readable, get_perceiver(settings.min_face_score, settings.max_faces),
-                                sample_fps=settings.video_sample_fps, max_seconds=settings.max_video_seconds,
-                                max_side=settings.video_max_side)
+        visual = recent_visual.recent(readable, settings) or analyze_visual(
+            readable, get_perceiver(settings.min_face_score, settings.max_faces), sample_fps=settings.video_sample_fps,
+            max_seconds=settings.max_video_seconds, max_side=settings.video_max_side)
         if visual.has_face and visual.track_boxes:
             boxes = dict(zip(visual.track_indices, visual.track_boxes))
             faces = []
