@@ -18,8 +18,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable
+
+from tests.loopback_http import LoopbackServer
 
 
 @dataclass
@@ -96,11 +98,8 @@ class ChatStub:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.loopback = LoopbackServer(Handler)
+        self.base_url = self.loopback.base_url
 
     def _describe(self, body: dict) -> StubRequest:
         messages = body.get("messages", [])
@@ -133,8 +132,7 @@ class ChatStub:
             return len(self.requests)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.close()
 
     def __enter__(self) -> "ChatStub":
         return self

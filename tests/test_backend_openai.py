@@ -14,9 +14,8 @@ import io
 import json
 import math
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -25,6 +24,7 @@ from emo_core.backends import get_backend, openai_compat, user_message
 from emo_core.labels import get_class_set
 from emo_core.backends.openai_compat import OpenAIBackend
 from emo_core.errors import BackendError, CapabilityError
+from tests.loopback_http import LoopbackServer
 from tests.openai_server import free_port  # its served_model fixture is registered in conftest.py
 
 KEY_VARIABLE = "EMOLENS_TEST_OPENAI_KEY"
@@ -143,19 +143,15 @@ class StubServer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.loopback = LoopbackServer(Handler)
+        self.base_url = self.loopback.base_url
 
     def then(self, status: int, payload: dict, headers: dict | None = None, delay: float = 0.0) -> "StubServer":
         self.script.append((status, payload, headers or {}, delay))
         return self
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.close()
 
 
 @pytest.fixture()
