@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -66,22 +62,13 @@ def latency(runs: int) -> None:
 
 
 def cold_start() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from tests.app_process import free_port, start_app, stop_app
+
+    port = free_port()
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = start_app(["--port", str(port)], port, ready_path="")
     try:
-        serving = None
-        while time.perf_counter() - started < 120:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-                serving = time.perf_counter() - started
-                break
-            except OSError:
-                time.sleep(0.1)
-        print(f"app cold start until the page is served: {serving:.1f} s" if serving else "app did not start")
+        print(f"app cold start until the page is served: {time.perf_counter() - started:.1f} s")
         from gradio_client import Client, handle_file
 
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -89,8 +76,7 @@ def cold_start() -> None:
         print(f"app cold start until the first analysis is answered: {time.perf_counter() - started:.1f} s")
         print(f"app server resident memory after it: {psutil.Process(server.pid).memory_info().rss / 2**20:.0f} MiB")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_app(server)
 
 
 if __name__ == "__main__":

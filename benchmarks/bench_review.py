@@ -21,13 +21,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -85,20 +82,13 @@ class RestSession:
 def over_http(data: Path, annotators: int, decisions: int, client_kind: str, think: float) -> None:
     from gradio_client import Client
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from tests.app_process import free_port, start_app, stop_app
+
+    port = free_port()
     env = dict(os.environ, EMO_DATA_DIR=str(data), EMO_PRELOAD="false", EMO_PORT=str(port))
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+    server = start_app([], port, env=env, ready_path="review/", timeout=60)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(url + "review/", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.1)
         if client_kind == "gradio":
             clients = [Client(url + "review/", auth=(f"annotator{n}", PASSWORD), verbose=False, download_files=False)
                        for n in range(annotators)]
@@ -134,8 +124,7 @@ def over_http(data: Path, annotators: int, decisions: int, client_kind: str, thi
               f"{_percentiles(latencies)}; {len(latencies) / elapsed:.1f} decisions/s; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_app(server)
 
 
 def in_process(data: Path, annotators: int, decisions: int) -> None:

@@ -17,23 +17,15 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from tests.app_process import free_port, start_app, stop_app
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-ROOT = Path(__file__).resolve().parent.parent
 CHOICES = ("left", "right", "tie", "neither")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def prepare(data_dir: Path, items: int, raters: int) -> list[str]:
@@ -47,24 +39,6 @@ def prepare(data_dir: Path, items: int, raters: int) -> list[str]:
                                                for i, image in enumerate(images)])
     create_study(settings, "bench", data_dir.parent / "pairs.csv")
     return [token_of(link) for _, link in invite_raters(settings, "bench", raters)]
-
-
-def serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
-    import httpx
-
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "app.py", "--data-dir", str(data_dir), "--port", str(port),
-                                    "--no-preload", "--vote-rate-per-rater", "0", "--vote-rate-per-address", "0"],
-                                   cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/config", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    process.kill()
-    raise SystemExit("the app did not start")
 
 
 async def call(client, base: str, name: str, data: list, session: str) -> list:
@@ -156,15 +130,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder) / "data"
         tokens = prepare(data_dir, args.items, args.raters)
-        port = _free_port()
+        port = free_port()
         log = Path(folder) / "app.log"
-        process = serve(data_dir, port, log)
+        with open(log, "wb") as out:
+            process = start_app(["--data-dir", str(data_dir), "--port", str(port), "--no-preload",
+                                 "--vote-rate-per-rater", "0", "--vote-rate-per-address", "0"], port, output=out,
+                                timeout=180)
         try:
             record, seconds = asyncio.run(load(f"http://127.0.0.1:{port}/", tokens, args.votes, args.think))
         finally:
             still_running = process.poll() is None
-            process.terminate()
-            process.wait(timeout=30)
+            stop_app(process)
             if not still_running:
                 print("the app stopped during the run; its log ends with:\n", log.read_text()[-3000:])
         counts = check(data_dir, tokens, record["acknowledged"])

@@ -83,14 +83,20 @@ def _label_of(answer: str) -> str | None:
     return match.group(1).casefold() if match else None
 
 
-def read_examples(path: str | Path) -> list[Example]:
+def read_json(path: str | Path, what: str = "data file"):
+    """The parsed JSON of ``path``; a missing or malformed file is a ``FinetuneError`` naming ``what``."""
     path = Path(path)
     if not path.is_file():
-        raise FinetuneError(f"data file {path.name} not found")
+        raise FinetuneError(f"{what} {path.name} not found")
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FinetuneError(f"{path.name} is not a JSON file: {exc}") from None
+
+
+def read_examples(path: str | Path) -> list[Example]:
+    path = Path(path)
+    records = read_json(path)
     layout = detect_layout(records)
     examples: list[Example] = []
     for number, record in enumerate(records):

@@ -18,7 +18,6 @@ An example's ``image`` is the clip's path relative to ``--videos``. Every clip m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from emo_core import prompts
@@ -27,17 +26,12 @@ from emo_core.video.decode import VIDEO_SUFFIXES
 
 from . import FinetuneError
 from .config import DataConfig
-from .data import Example, Splits, select
+from .data import Example, Splits, read_json, select
 
 
 def _read(path: str | Path) -> dict:
     path = Path(path)
-    if not path.is_file():
-        raise FinetuneError(f"MERR file {path.name} not found")
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FinetuneError(f"{path.name} is not a JSON file: {exc}") from None
+    records = read_json(path, "MERR file")
     if not isinstance(records, dict) or not records or not all(isinstance(r, dict) for r in records.values()):
         raise FinetuneError(f"{path.name}: a MERR file is a non-empty JSON object of records keyed by clip")
     return records

@@ -394,14 +394,16 @@ EOF
 cat > "$root/tmp/check_video.py" <<'EOF'
 """One video analysis with its reason: the same photo as a 3 s clip with a tone (the bundled ffmpeg,
 mediapipe, the AU proxies, silero-vad on onnxruntime, and the small language model in its worker)."""
+import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import imageio_ffmpeg
 from gradio_client import Client, handle_file
 
-clip = "/tmp/check_clip.mp4"
+clip = os.path.join(tempfile.mkdtemp(), "check_clip.mp4")
 subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-loop", "1", "-i", "assets/astronaut.jpg",
                 "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=16000", "-t", "3", "-r", "10",
                 "-vf", "scale=320:-2", "-pix_fmt", "yuv420p", clip], check=True)

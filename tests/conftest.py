@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from emo_core import Settings  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tests import media, media_av  # noqa: E402
+from tests.app_process import free_port  # noqa: E402
 
 # Fixtures that several test modules share, each started once per session: served_model (transformers serve).
 pytest_plugins = ("tests.openai_server",)
@@ -80,12 +80,6 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def app_url(settings) -> str:
     """The app, served once per session on a free loopback port."""
@@ -101,7 +95,7 @@ def served_app(settings: Settings) -> Iterator[str]:
 
     from app import build_app, server_config
 
-    server = Server(server_config(settings, build_app(settings), host="127.0.0.1", port=_free_port()))
+    server = Server(server_config(settings, build_app(settings), host="127.0.0.1", port=free_port()))
     server.run_in_thread()
     try:
         yield f"http://127.0.0.1:{server.config.port}/"

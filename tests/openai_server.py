@@ -9,7 +9,6 @@ module shares the one server (a fixture imported into two modules would start it
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.app_process import free_port
 from tests.tiny_models import tiny_model_dir
 
 SERVER_START_TIMEOUT_S = 90
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

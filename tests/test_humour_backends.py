@@ -9,12 +9,11 @@ from __future__ import annotations
 import pytest
 
 from emo_core import Settings, prompts
-from emo_core.backends import openai_compat
 from emo_core.backends.hf import HFBackend
-from emo_core.backends.openai_compat import OpenAIBackend
 from emo_core.humour import humour_captions, humour_captions_stream, prompt_version
 from tests import humour_media
-from tests.test_backend_openai import KEY_VARIABLE, StubServer, completion
+# the scripted server's fixtures (`stub`, and `fast_backoff`, which is autouse) and backend, as the openai tests use them
+from tests.test_backend_openai import completion, fast_backoff, stub, stub_backend  # noqa: F401
 from tests.tiny_models import tiny_model_dir
 
 TOP, BOTTOM = "TRAFFIC JAM", "AGAIN"
@@ -27,34 +26,17 @@ def meme_path(tmp_path_factory):
     return path
 
 
-@pytest.fixture()
-def stub():
-    server = StubServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch):
-    monkeypatch.setattr(openai_compat, "BACKOFF_BASE_S", 0.01)
-
-
-def stub_backend(stub: StubServer) -> OpenAIBackend:
-    return OpenAIBackend(Settings(backend="openai", model="stub-model", openai_base_url=stub.base_url,
-                                  api_key_env=KEY_VARIABLE, request_timeout=5.0, max_retries=0))
-
-
 def user_text(request: dict) -> str:
     (message,) = request["body"]["messages"]
     return " ".join(part["text"] for part in message["content"] if part["type"] == "text")
 
 
-def test_openai_captions_see_the_picture_and_the_prompt_and_drop_repeats(stub, meme_path, settings):
+def test_openai_captions_see_the_picture_and_the_prompt_and_drop_repeats(stub, meme_path, settings):  # noqa: F811 (the imported fixture)
     stub.then(200, completion('Caption: "Stuck in traffic again, so I started a podcast."'))
     stub.then(200, completion("Stuck in traffic again, so I started a podcast!"))  # the same joke
     stub.then(200, completion("My car has seen more of this road than my family has seen of me.\nCaption: more"))
     updates = []
-    for result in humour_captions_stream(meme_path, 2, 0.7, 40, backend=stub_backend(stub), settings=settings):
+    for result in humour_captions_stream(meme_path, 2, 0.7, 40, backend=stub_backend(stub, max_retries=0), settings=settings):
         updates.append((len(result.captions), result.draft.text if result.draft else None))
     assert [(c.text, c.seed, c.temperature) for c in result.captions] == [
         ("Stuck in traffic again, so I started a podcast.", 40, 0.7),
@@ -78,10 +60,10 @@ def test_openai_captions_see_the_picture_and_the_prompt_and_drop_repeats(stub, m
     assert read.replace(" ", "") == f'"{TOP}"/"{BOTTOM}"'.replace(" ", "")
 
 
-def test_openai_server_errors_end_the_request_with_what_was_written(stub, meme_path, settings):
+def test_openai_server_errors_end_the_request_with_what_was_written(stub, meme_path, settings):  # noqa: F811 (the imported fixture)
     stub.then(200, completion("Stuck in traffic again, so I started a podcast."))
     stub.then(400, {"error": {"message": "model not found"}})
-    result = humour_captions(meme_path, 3, 0.7, 0, backend=stub_backend(stub), settings=settings)
+    result = humour_captions(meme_path, 3, 0.7, 0, backend=stub_backend(stub, max_retries=0), settings=settings)
     assert [c.seed for c in result.captions] == [0]
     assert result.failure.startswith("the model failed: ") and "model not found" in result.failure
     assert result.shortfall.startswith("only 1 of 3 captions could be written: the model failed")

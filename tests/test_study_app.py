@@ -7,11 +7,7 @@ HTTP, the vote flow in a headless browser, votes surviving a restart, and the re
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +18,7 @@ from PIL import Image
 
 from emo_core import Settings
 from emo_core.study import EXPORT_COLUMNS, create_study, invite_raters, study_results, study_store
+from tests.app_process import free_port, start_app, stop_app
 from tests.conftest import served_app
 from ui.markdown_text import escape_markdown
 from tests.study_helpers import SYSTEMS, choice_for, make_study, write_images, write_pairs
@@ -172,44 +169,23 @@ def test_the_vote_page_in_a_browser(study_settings, study_url, browser_context, 
     assert recorded == clicked
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _serve(data_dir: Path, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "app.py", "--data-dir", str(data_dir), "--port", str(port),
-                                "--no-preload", "--vote-rate-per-rater", "0"], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/config", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    process.kill()
-    raise AssertionError("the app did not start")
-
-
 def test_votes_survive_an_app_restart(tmp_path):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
     settings = Settings(data_dir=tmp_path / "data")
     study = make_study(settings, tmp_path, "restart", 4, 1)
-    token, port = study.tokens[0], _free_port()
-    process = _serve(settings.data_dir, port)
+    token, port = study.tokens[0], free_port()
+    arguments = ["--data-dir", str(settings.data_dir), "--port", str(port), "--no-preload", "--vote-rate-per-rater", "0"]
+    process = start_app(arguments, port)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         first = client.predict("restart", token, api_name="/vote_next")[0]
         second = client.predict("restart", token, first["item"], "left", api_name="/vote_cast")[0]
         client.predict("restart", token, second["item"], "tie", api_name="/vote_cast")
     finally:
-        process.kill()  # no clean shutdown
-        process.wait(timeout=30)
-    process = _serve(settings.data_dir, port)
+        stop_app(process, kill=True)  # no clean shutdown
+    process = start_app(arguments, port)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         card = client.predict("restart", token, api_name="/vote_next")[0]
@@ -217,8 +193,7 @@ def test_votes_survive_an_app_restart(tmp_path):
         with pytest.raises(AppError, match="already answered"):
             client.predict("restart", token, first["item"], "right", api_name="/vote_cast")
     finally:
-        process.kill()
-        process.wait(timeout=30)
+        stop_app(process, kill=True)
     results = study_results(settings, "restart", resamples=50)
     assert (results["decisive"], results["ties"]) == (1, 1)
 
