@@ -4,6 +4,8 @@
     .venv/bin/python -m benchmarks.bench_reasons --show-text      # + every text (accepted or rejected)
     .venv/bin/python -m benchmarks.bench_reasons --llm-process inline
     .venv/bin/python -m benchmarks.bench_reasons --temperature 0     # another first-attempt sampling
+    .venv/bin/python -m benchmarks.bench_reasons --heldout --seed 1  # other clips, another seed
+    .venv/bin/python -m benchmarks.bench_reasons --unconstrained     # no decoding bans: the guards alone
 
 The cues are the phrases the app builds (``video_emotion._cue_phrases``) from measurements a clip of
 that emotion could give: the AUs active at the peak frame (``au_rules.describe``), the FER2013
@@ -74,13 +76,35 @@ SCENARIOS = (
     Scenario("doubt", ("AU04", "AU17"), "neutral", 0.55, 150, 2.0, -25, 2.2, 6,
              "Hmm. I'm not sure that is really how it happened, to be honest.", "angry"),
 )
+# Clips the prompt's examples were not tuned on (other AUs, prosody, words and mismatched faces), kept
+# apart to check that what raises the rate on SCENARIOS is not fitted to them: ``--heldout``.
+HELDOUT_SCENARIOS = (
+    Scenario("neutral", ("AU45",), "neutral", 0.66, 180, 1.9, -27, 2.9, 3,
+             "I'll send you the file after lunch, it's in the shared folder.", "happy"),
+    Scenario("angry", ("AU04", "AU05", "AU07", "AU23"), "angry", 0.58, 160, 3.8, -12, 4.0, 0,
+             "Get out of my office. Now. I don't want to hear another word.", "disgust"),
+    Scenario("happy", ("AU12", "AU25"), "happy", 0.71, 210, 3.5, -20, 2.8, 2,
+             "Thank you so much, this is the nicest present anyone has given me.", "neutral"),
+    Scenario("sad", ("AU15", "AU17"), "sad", 0.52, 140, 1.0, -30, 1.9, 7,
+             "We had to put the dog down this morning.", "fear"),
+    Scenario("worried", ("AU01", "AU02", "AU04"), "fear", 0.41, 190, 2.6, -23, 3.3, 5,
+             "Has anyone heard from Sam? He should have called by now.", "surprise"),
+    Scenario("surprise", ("AU05", "AU26"), "surprise", 0.63, 230, 4.8, -18, 2.5, 2,
+             "No way. Is that really you under that beard?", "fear"),
+    Scenario("fear", ("AU01", "AU04", "AU20", "AU25"), "fear", 0.55, 270, 5.0, -22, 4.2, 4,
+             "Stay back! Don't come any closer, I mean it!", "angry"),
+    Scenario("contempt", ("AU12",), "neutral", 0.47, 120, 1.8, -25, 2.0, 3,
+             "Nice try. Maybe next year you will read the instructions.", "happy"),
+    Scenario("doubt", ("AU01", "AU17"), "sad", 0.38, 165, 2.4, -26, 2.0, 5,
+             "So you are telling me the money just disappeared by itself?", "neutral"),
+)
 LONG_TAIL = ("and then we talked for a while about everything that happened last week, about the people who "
              "were there, what they said to each other, and what we are going to do next about all of it")
 MIXES = ("face, voice, words", "face, voice, long words", "face, no audio track", "face, silent or non-speech",
          "no face, voice, words", "other face, voice, words")
 
 
-def cue_phrases(scenario: Scenario, mix: str) -> list[str]:
+def cue_phrases(scenario: Scenario, mix: str, scenarios: tuple[Scenario, ...] = SCENARIOS) -> list[str]:
     """The app's phrases (``video_emotion._cue_phrases``) for this scenario and mix."""
     from emo_core.audio.prosody import Prosody
     from emo_core.audio.tone import describe_tone
@@ -105,14 +129,14 @@ def cue_phrases(scenario: Scenario, mix: str) -> list[str]:
         tone, transcript = NO_AUDIO_TRACK, ""
     elif "silent" in mix:
         # alternate the two audio outcomes without speech, so both phrasings are covered
-        tone, transcript = (SILENT_TRACK if SCENARIOS.index(scenario) % 2 else NON_SPEECH), ""
+        tone, transcript = (SILENT_TRACK if scenarios.index(scenario) % 2 else NON_SPEECH), ""
     expression_text = describe(list(scenario.aus)) if has_face else "no face visible"
     return _cue_phrases(visual, SimpleNamespace(tone=tone, transcript=transcript), expression_text)
 
 
-def cases() -> list[tuple[str, str, list[str]]]:
+def cases(scenarios: tuple[Scenario, ...] = SCENARIOS) -> list[tuple[str, str, list[str]]]:
     """(mix, label, cue phrases) over every label and mix, label-major."""
-    return [(mix, scenario.label, cue_phrases(scenario, mix)) for scenario in SCENARIOS for mix in MIXES]
+    return [(mix, scenario.label, cue_phrases(scenario, mix, scenarios)) for scenario in scenarios for mix in MIXES]
 
 
 class RecordingLM:
@@ -140,7 +164,7 @@ class RecordingLM:
         return recorded()
 
 
-def main(show_text: bool, llm_process: str, sampling: dict) -> None:
+def main(show_text: bool, llm_process: str, sampling: dict, heldout: bool = False, constrained: bool = True) -> None:
     from emo_core.llm.reason_writer import warm_up, write_reason
     from emo_core.llm.small_lm import get_small_lm
     from emo_core.settings import Settings
@@ -149,18 +173,19 @@ def main(show_text: bool, llm_process: str, sampling: dict) -> None:
     lm = get_small_lm(settings).load()
     warm_up("video", lm)
     print(f"load average {os.getloadavg()[0]:.1f}; model {llm_process}, token embedding {settings.llm_embedding}; "
-          f"sampling {sampling or 'the writer default'}")
+          f"sampling {sampling or 'the writer default'}; {'held-out' if heldout else 'benchmark'} clips; "
+          f"decoding {'constrained' if constrained else 'unconstrained (guards only)'}")
     recording = RecordingLM(lm)
     first_try = by_model = 0
     rejections: Counter[str] = Counter()
     by_mix: dict[str, list[int]] = {mix: [0, 0, 0] for mix in MIXES}  # first try, by model, cases
     seconds, tokens = [], []
-    all_cases = cases()
+    all_cases = cases(HELDOUT_SCENARIOS if heldout else SCENARIOS)
     started = time.perf_counter()
     for mix, label, cues in all_cases:
         recording.texts.clear()
         result = write_reason(label, cues, modality="video", fallback="(template)", lm=recording, stream=False,
-                              **sampling)
+                              constrained=constrained, **sampling)
         accepted_first = result.by_model and result.attempts == 1
         first_try += accepted_first
         by_model += result.by_model
@@ -207,6 +232,10 @@ if __name__ == "__main__":
     parser.add_argument("--llm-process", choices=("worker", "inline"), default="worker")
     parser.add_argument("--temperature", type=float, help="first attempt's temperature (default: the writer's)")
     parser.add_argument("--seed", type=int, help="first attempt's seed (default: the writer's)")
+    parser.add_argument("--heldout", action="store_true", help="the held-out clips instead of the benchmark's")
+    parser.add_argument("--unconstrained", action="store_true",
+                        help="no decoding bans: the model may write what the guards reject (as before they existed)")
     args = parser.parse_args()
     main(args.show_text, args.llm_process,
-         {key: value for key, value in (("temperature", args.temperature), ("seed", args.seed)) if value is not None})
+         {key: value for key, value in (("temperature", args.temperature), ("seed", args.seed)) if value is not None},
+         heldout=args.heldout, constrained=not args.unconstrained)

@@ -7,11 +7,9 @@ continues a few-shot pattern from ``prompts/reason_fewshot_{image,video}.txt``::
     Emotion: amusement
     Reason: <the model writes this line>
 
-The video examples name their cues in other words than the app's phrases ("facial action units:
-raised cheeks" where the app writes "face at the peak frame: cheeks raised"), on purpose: with the
-app's own wording the base model copies the example whose cues look most like the clip's, details
-and all, and the copy guard below rejects far more first attempts (``benchmarks/bench_reasons.py``
-measures the rate on the app's phrases; the README has the figures).
+The video examples use the app's own cue phrases (``video_emotion._cue_phrases``) and restate them in
+plain words, one example per kind of clip the app meets (face, voice and words; no audio track; no
+face; a silent track; a face read as another expression).
 
 Generation stops at the end of that line (or at a following ``Cues:``/``Emotion:``), the text is
 trimmed to whole sentences (at most ``MAX_SENTENCES``), and guards reject what a reader must not see:
@@ -22,10 +20,23 @@ trimmed to whole sentences (at most ``MAX_SENTENCES``), and guards reject what a
   in a reason for "anger"; a reason for "anger" that calls the scene "joyful" is rejected). Words are
   matched with the synonym groups of ``emo_core.labels``; a negation ("not sad") is rejected too,
   on purpose: it is cheaper to show the template than to parse negation;
-- a phrase lifted from an example about things no cue mentions ("a voice announcing a new job");
-  the examples' shared way of explaining ("shows", "makes the speaker") is not counted as lifted;
+- the label denied ("not angry") or, for an emotion other than neutral, "no particular emotion";
+- a phrase lifted from an example about things no cue mentions ("a plain remark about a meeting time");
+  the examples' shared way of explaining ("show", "the speaker") is not counted as lifted;
 - the cue list repeated in its own notation ("voice: ...", "happy (0.93)");
-- a face where the cues say "no face found", or "no face" where they report one.
+- a face where the cues say "no face found", or "no face" where they report one;
+- a video cue said the other way round: a still or calm face where action units were measured, a
+  facial movement whose action units were not (``au_rules.AU_MENTIONS``), closed lips with an open
+  mouth, "no words" or "no sound" where speech was heard, a voice described where none was, a voice
+  level the tone scales did not measure ("fast" for slow speech).
+
+While decoding, the phrases these guards would reject that are a few fixed words are banned
+(``SmallLM.stream``'s ``avoid``, built by ``_Guard.avoid_phrases``): other emotions' words, the label
+denied, "no emotion", the contradicting cue phrases and 3-word runs of the examples that bring in a
+detail no cue has. The base model writes them often (on ``benchmarks/bench_reasons.py``'s clips 20-43%
+of first attempts passed the guards without the bans, 89-96% with them); the guards still check every
+text, since the same claim in other words gets through the bans. The guards only recognise these
+patterns: a reason can still misstate a cue in words they do not know (the README gives a count).
 
 A rejected text is tried again with the next seed (``attempts``, default 2); after that, or when no
 model is available (llama.cpp missing) or the model fails part-way (e.g. its process stopped answering
@@ -53,6 +64,7 @@ from typing import TYPE_CHECKING, Iterator, Literal, Protocol, Sequence, overloa
 
 from ..errors import BackendError
 from ..labels import SYNONYM_GROUPS
+from .clip_claims import ClipClaims
 # A newline inside a cue or label would break the one-example-per-block pattern (and is a stop string).
 from .text_checks import SENTENCE_END as _SENTENCE_END
 from .text_checks import WORD as _WORD
@@ -101,9 +113,27 @@ _FUNCTION_WORDS = frozenset(
     "is are was were be been being it its this that these those which who whose there their they them "
     "he she his her him as than then while when where what how very more most".split()
 )
-_NO_FACE = re.compile(r"\b(?:no|without an?|without any)\s+faces?\b")
+_NO_FACE = re.compile(r"\b(?:no|without an?|without any)\s+faces?\b"
+                      r"|\bfaces? (?:is|was|are|were) not (?:seen|visible)\b")
 _FACE_WORDS = re.compile(r"\b(?:faces?|facial|smil\w*|frown\w*|grin\w*)\b")
 _SCORE = re.compile(r"\(\d\.\d+\)")  # "(0.93)": a cue's probability, copied
+# The label denied: "no emotion" (for any label but neutral), "not sad" (for sadness).
+_NO_EMOTION = re.compile(
+    r"\b(?:no|not any|without any|without an?)\s+(?:particular |specific |real |strong |clear |obvious )?emotions?\b"
+    r"|\bnot (?:\w+\s+){0,3}(?:an? )?emotion\b|\b(?:no|not an?) (?:real |particular |specific )?emotional\b"
+    r"|\b(?:emotionless|non-emotional|unemotional)\b"
+    r"|\b(?:does|do)(?: not|n't) (?:show|express|display|reveal) (?:any |an |much )?emotion")
+_NEGATIONS = ("not", "no", "never", "not very", "not a", "not a particular", "not read as", "not read as a",
+              "not have any")
+# Decoding bans for those claims (``SmallLM.stream``'s ``avoid``); the guard still checks the text.
+_NO_EMOTION_PHRASES = ("no particular emotion", "no particular emotions", "no emotion", "no emotions",
+                       "no specific emotion", "no specific emotions", "not a particular emotion", "emotionless",
+                       "non-emotional", "unemotional", "not a particular emotional", "no particular emotional",
+                       "not a specific emotion", "not a real emotion", "no emotional", "no specific emotional",
+                       "not a specific emotional", "not a real emotional")
+_NO_FACE_PHRASES = ("no face", "no faces", "face is not seen", "face was not seen")
+_A_FACE_PHRASES = ("the face", "a face", "his face", "her face", "their face")  # where no face was found
+COPY_BAN_WORDS = 3  # the decoder may not write 3 words of an example in a row that bring in a word no cue has
 
 
 class TextStreamer(Protocol):
@@ -166,11 +196,11 @@ class ReasonStream:
 @overload
 def write_reason(label: str, cues: Sequence[str], *, modality: Modality, fallback: str,
                  stream: Literal[True] = ..., lm: TextStreamer | None = ..., attempts: int = ...,
-                 **sampling) -> ReasonStream: ...
+                 constrained: bool = ..., **sampling) -> ReasonStream: ...
 @overload
 def write_reason(label: str, cues: Sequence[str], *, modality: Modality, fallback: str,
                  stream: Literal[False], lm: TextStreamer | None = ..., attempts: int = ...,
-                 **sampling) -> ReasonResult: ...
+                 constrained: bool = ..., **sampling) -> ReasonResult: ...
 
 
 def write_reason(
@@ -182,6 +212,7 @@ def write_reason(
     stream: bool = True,
     lm: TextStreamer | None = None,
     attempts: int = DEFAULT_ATTEMPTS,
+    constrained: bool = True,
     **sampling,
 ) -> ReasonStream | ReasonResult:
     """Explain ``label`` from ``cues`` (short phrases such as "one face, expression happy (0.93)").
@@ -189,6 +220,8 @@ def write_reason(
     ``fallback``: the template reason to use when the model's text is rejected or no model is available.
     ``lm``: the language model; None means the process-wide ``get_small_lm()`` (loaded on first use).
     ``attempts``: generations to try (each with the next seed) before falling back to ``fallback``.
+    ``constrained``: ban, while decoding, the fixed phrases the guards would reject (``_Guard.avoid_phrases``);
+    False lets the model write them and only the guards act (``benchmarks/bench_reasons.py --unconstrained``).
     ``sampling`` overrides ``DEFAULT_SAMPLING`` (max_tokens, temperature, seed, top_k, top_p, repeat_penalty).
     ``stream=True`` returns a ``ReasonStream``; ``stream=False`` runs it and returns the ``ReasonResult``.
     """
@@ -204,7 +237,7 @@ def write_reason(
         raise TypeError(f"unknown sampling options: {', '.join(sorted(unknown))}")
     holder: list[ReasonResult] = []
     updates = _updates(label, [c for c in (_one_line(c) for c in cues) if c], modality, fallback, lm,
-                       {**DEFAULT_SAMPLING, **sampling}, attempts, holder)
+                       {**DEFAULT_SAMPLING, **sampling}, attempts, constrained, holder)
     reason_stream = ReasonStream(updates, holder)
     return reason_stream if stream else reason_stream.finish()
 
@@ -244,7 +277,7 @@ def _fewshot_template(modality: str) -> str:
 
 
 def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm: TextStreamer | None,
-             sampling: dict, attempts: int, holder: list[ReasonResult]) -> Iterator[str]:
+             sampling: dict, attempts: int, constrained: bool, holder: list[ReasonResult]) -> Iterator[str]:
     def give_up(problem: str, model_text: str = "", stats=None) -> Iterator[str]:
         holder.append(ReasonResult(fallback, False, label, modality, problem, model_text, stats, attempts_used,
                                    round(time.perf_counter() - started, 4), tuple(rejections)))
@@ -260,6 +293,7 @@ def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm:
         lm = _default_lm()
     prompt = build_prompt(label, cues, modality)
     guard = _Guard(label, cues, modality)
+    avoid = {"avoid": guard.avoid_phrases(modality)} if constrained else {}
     problem, raw, stats = "", "", None
     for attempt in range(attempts):
         attempts_used = attempt + 1
@@ -269,7 +303,7 @@ def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm:
             # would write the same rejected text again.
             options.update(seed=sampling["seed"] + attempt, temperature=max(sampling["temperature"], RETRY_TEMPERATURE))
         try:
-            pieces = lm.stream(prompt, stop=list(STOP_STRINGS), **options)
+            pieces = lm.stream(prompt, stop=list(STOP_STRINGS), **avoid, **options)
         except BackendError as exc:
             yield from give_up(f"the language model is not available: {exc}")
             return
@@ -332,10 +366,51 @@ class _Guard:
         cue_text = " ".join(cues).lower()
         self.no_face_found = bool(_NO_FACE.search(cue_text))
         self.face_found = not self.no_face_found and bool(re.search(r"\bfaces?\b", cue_text))
+        label_groups = _label_groups(label)
+        self.label_words = frozenset(word for word in self.allowed_emotions if _emotion_group(word) in label_groups)
+        self.label_is_neutral = any("neutral" in group for group in label_groups)
+        self.clip = ClipClaims(cues)
 
     def check(self, text: str) -> str:
-        return (_foreign_emotion(text, self.allowed_emotions) or _repetition(text) or self._echoed_cues(text)
-                or self._copied(text) or self._face_contradiction(text))
+        return (_foreign_emotion(text, self.allowed_emotions) or self._label_denied(text) or _repetition(text)
+                or self._echoed_cues(text) or self._copied(text) or self._face_contradiction(text)
+                or self.clip.contradiction(text))
+
+    def _label_denied(self, text: str) -> str:
+        lowered = text.lower()
+        if not self.label_is_neutral and _NO_EMOTION.search(lowered):
+            return "the language model said the person shows no emotion, which contradicts the label"
+        for word in self.label_words:
+            # "not read as a fear", "no real anger"; not "with no pauses suggests anger"
+            if re.search(rf"\b(?:not|never|isn't|wasn't|aren't|weren't)\s+(?:\w+\s+){{0,3}}{re.escape(word)}\b"
+                         rf"|\bno\s+(?:\w+\s+)?{re.escape(word)}\b", lowered):
+                return f"the language model denied the label ({word!r})"
+        return ""
+
+    def avoid_phrases(self, modality: Modality) -> list[str]:
+        """What the decoder may not write (``SmallLM.stream``'s ``avoid``): the claims ``check`` rejects
+        that are a few fixed words, so the model writes something else the first time instead of a text
+        that is thrown away: another emotion's words, the label denied, "no emotion" for an emotion, a
+        cue said the other way round, and runs of an example's words that bring in what no cue has."""
+        phrases = [word for word in _EMOTION_WORDS
+                   if word not in self.allowed_emotions and word not in _AMBIGUOUS_WORDS]
+        phrases += [f"{negation} {word}" for word in sorted(self.label_words) for negation in _NEGATIONS]
+        if not self.label_is_neutral:
+            phrases += _NO_EMOTION_PHRASES
+        if self.face_found:
+            phrases += _NO_FACE_PHRASES
+        if self.no_face_found:
+            phrases += _A_FACE_PHRASES
+        phrases += self.clip.avoid_phrases()
+        phrases += _copy_runs(modality, self._unsupported)
+        spelled = []
+        for phrase in phrases:  # as the model spells them after a space, in the middle or at the start of a sentence
+            spelled += [f" {phrase}", f" {phrase[0].upper()}{phrase[1:]}"]
+        return list(dict.fromkeys(spelled))
+
+    def _unsupported(self, word: str) -> bool:
+        """A content word of an example that nothing in these cues mentions."""
+        return word not in _FUNCTION_WORDS and word not in self.style_words and _stem(word) not in self.cue_words
 
     def _echoed_cues(self, text: str) -> str:
         lowered = text.lower()
@@ -363,8 +438,7 @@ class _Guard:
         for start in range(len(words) - COPY_NGRAM + 1):
             gram = tuple(words[start : start + COPY_NGRAM])
             if gram in self.example_ngrams:
-                lifted.update((w, None) for w in gram if w not in _FUNCTION_WORDS and w not in self.style_words
-                              and _stem(w) not in self.cue_words)
+                lifted.update((w, None) for w in gram if self._unsupported(w))
         if len(lifted) >= COPY_UNSUPPORTED_WORDS:
             return f"the language model copied an example's wording ({', '.join(lifted)}) instead of the cues"
         return ""
@@ -373,6 +447,26 @@ class _Guard:
 def _example_reasons(modality: str) -> list[list[str]]:
     return [_WORD.findall(line[len("Reason:"):].lower())
             for line in _fewshot_template(modality).splitlines() if line.startswith("Reason:")]
+
+
+def _copy_runs(modality: str, unsupported) -> list[str]:
+    """Every ``COPY_BAN_WORDS``-word run of the examples' reasons, as written there, that holds a word
+    ``unsupported`` says no cue backs ("remark about a", "a meeting time")."""
+    runs = []
+    for line in _fewshot_template(modality).splitlines():
+        if not line.startswith("Reason:"):
+            continue
+        reason = line[len("Reason:"):]
+        words = list(re.finditer(r"[A-Za-z]+(?:['-][A-Za-z]+)*", reason))
+        for start in range(len(words) - COPY_BAN_WORDS + 1):
+            run = words[start : start + COPY_BAN_WORDS]
+            if any(unsupported(w) for match in run for w in _WORD.findall(match.group().lower())):
+                runs.append(reason[run[0].start() : run[-1].end()])
+    return runs
+
+
+def _label_groups(label: str) -> list[frozenset[str]]:
+    return [group for group in (_emotion_group(word) for word in _WORD.findall(label.lower())) if group is not None]
 
 
 @lru_cache(maxsize=None)
@@ -434,6 +528,9 @@ def _allowed_emotion_words(label: str, cues: Sequence[str]) -> frozenset[str]:
             allowed |= group
     allowed |= {form for form, base in _EXTRA_EMOTION_FORMS.items() if base in allowed}
     return frozenset(allowed)
+
+
+_EMOTION_WORDS = tuple(sorted({word for group in SYNONYM_GROUPS for word in group} | set(_EXTRA_EMOTION_FORMS)))
 
 
 def _foreign_emotion(text: str, allowed: frozenset[str]) -> str:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from .lm_worker import WorkerLM
 
+PHRASE_TOKEN_CACHE = 20_000  # ``avoid`` phrases kept tokenised; beyond that the cache starts again
 DEFAULT_CONTEXT_TOKENS = 2048  # few-shot prompt (~600 tokens) + cues + reason, with room to spare
 
 
@@ -112,6 +113,7 @@ class SmallLM:
         self._generate_lock = threading.Lock()
         self._load_seconds = 0.0
         self._stats: GenerationStats | None = None
+        self._phrase_tokens: dict[str, tuple[int, ...]] = {}  # ``avoid`` phrases as this model's tokens
 
     def __repr__(self) -> str:
         state = f"loaded in {self._load_seconds:.2f} s" if self.loaded else "not loaded"
@@ -180,6 +182,7 @@ class SmallLM:
         top_k: int = 40,
         top_p: float = 0.95,
         repeat_penalty: float = 1.0,
+        avoid: Sequence[str] = (),
         on_progress: Callable[[], None] | None = None,
     ) -> Iterator[str]:
         """Text pieces as they are generated; their concatenation is the completion. ``stop`` strings
@@ -188,7 +191,13 @@ class SmallLM:
         ``on_progress`` is called, in the generating thread, after each batch of the prompt is read and
         after each token; an exception it raises ends the generation (what was read stays cached).
         ``WorkerLM``'s child counts these steps for its heartbeat (steps that stand still: llama.cpp is
-        stuck), and stops a cancelled generation there, in the middle of a long prompt too."""
+        stuck), and stops a cancelled generation there, in the middle of a long prompt too.
+        ``avoid``: phrases the completion must not contain as the model's tokens spell them (" not sad"):
+        once the completion ends with all of a phrase's tokens but the last, that last token cannot be
+        drawn; a one-token phrase can never be drawn. Applied to the top-k candidates only, so it costs
+        microseconds a token, and greedy or seeded choices among the remaining candidates are unchanged.
+        It bans token sequences, not meanings: the same words spelled with other tokens, or in other
+        words, still get through (the reason writer checks the text as well)."""
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be positive, got {max_tokens}")
         if temperature < 0:
@@ -202,10 +211,26 @@ class SmallLM:
             )
         options = dict(max_tokens=max_tokens, temperature=temperature, seed=seed, stop=list(stop),
                        top_k=top_k, top_p=top_p, repeat_penalty=repeat_penalty)
-        return self._generate(prompt, prompt_tokens, options, on_progress)
+        bans = self._token_bans(avoid)
+        return self._generate(prompt, prompt_tokens, options, on_progress, bans)
+
+    def _token_bans(self, phrases: Sequence[str]) -> "TokenBans | None":
+        if isinstance(phrases, str):
+            raise TypeError("avoid must be a list of phrases, not one string")
+        table: dict[tuple[int, ...], set[int]] = {}
+        if len(self._phrase_tokens) > PHRASE_TOKEN_CACHE:
+            self._phrase_tokens.clear()
+        for phrase in phrases:
+            tokens = self._phrase_tokens.get(phrase)
+            if tokens is None:  # the reason writer sends ~800 phrases a call, mostly the same ones: 16 ms uncached
+                tokens = self._phrase_tokens[phrase] = tuple(
+                    self._llama.tokenize(phrase.encode("utf-8"), add_bos=False, special=False)) if phrase else ()
+            if tokens:
+                table.setdefault(tokens[:-1], set()).add(tokens[-1])
+        return TokenBans(table) if table else None
 
     def _generate(self, prompt: str, prompt_tokens: int, options: dict,
-                  on_progress: Callable[[], None] | None = None) -> Iterator[str]:
+                  on_progress: Callable[[], None] | None = None, bans: "TokenBans | None" = None) -> Iterator[str]:
         from llama_cpp import StoppingCriteriaList
 
         sampled_at: dict[int, float] = {}  # context length when a token was sampled -> time
@@ -222,6 +247,9 @@ class SmallLM:
             started = time.perf_counter()
             finish_reason = "closed"
             self._llama.after_batch = on_progress
+            self._llama.token_bans = bans
+            if bans is not None:
+                bans.prompt_tokens = prompt_tokens
             chunks = self._llama.create_completion(
                 prompt, stream=True, stopping_criteria=StoppingCriteriaList([note_token]), **options
             )
@@ -235,6 +263,7 @@ class SmallLM:
             finally:
                 chunks.close()  # a caller that stops early must not leave llama.cpp mid-generation
                 self._llama.after_batch = None
+                self._llama.token_bans = None
                 times = sorted(sampled_at.values())
                 ended = times[-1] if times else time.perf_counter()
                 first = times[0] - started if times else ended - started
@@ -261,6 +290,22 @@ class SmallLM:
                 self._llama = None
 
 
+class TokenBans:
+    """``SmallLM.stream``'s ``avoid`` as tokens: what the completion so far ends with -> tokens not to draw next."""
+
+    def __init__(self, table: dict[tuple[int, ...], set[int]]):
+        self.table = table
+        self.longest = max(len(prefix) for prefix in table)
+        self.prompt_tokens = 0  # where the completion starts in llama.cpp's token list
+
+    def banned_after(self, tokens: Sequence[int]) -> set[int]:
+        completion = list(tokens[self.prompt_tokens:][-self.longest:]) if self.longest else []
+        banned: set[int] = set()
+        for length in range(min(self.longest, len(completion)) + 1):
+            banned |= self.table.get(tuple(completion[len(completion) - length:]), set())
+        return banned
+
+
 _llama_subclass = None
 
 
@@ -272,8 +317,9 @@ def _reason_llama_class():
     five benchmark prompts, and a 60-token reason ran at 64-66 instead of 58-62 tokens/s (prompt
     included; two runs each on this machine's two cores). The chain: top-k, penalties, then greedy
     (temperature 0) or typical, top-p, min-p, temperature and a seeded draw, as llama-cpp-python does.
-    No logits processors or grammars (the reason writer uses neither). Its ``eval`` also calls
-    ``after_batch`` between the prompt's batches (see ``SmallLM.stream``'s ``on_progress``)."""
+    No logits processors or grammars (the reason writer uses neither); ``SmallLM.stream``'s ``avoid``
+    runs right after top-k, on the 40 candidates. Its ``eval`` also calls ``after_batch`` between the
+    prompt's batches (see ``SmallLM.stream``'s ``on_progress``)."""
     global _llama_subclass
     if _llama_subclass is None:
         import llama_cpp
@@ -281,6 +327,7 @@ def _reason_llama_class():
 
         class ReasonLlama(llama_cpp.Llama):
             after_batch: Callable[[], None] | None = None  # ``SmallLM.stream``'s ``on_progress``
+            token_bans: TokenBans | None = None  # ``SmallLM.stream``'s ``avoid``
 
             def eval(self, tokens):
                 # llama-cpp-python reads a prompt in batches of n_batch tokens inside one ``eval`` call;
@@ -302,6 +349,8 @@ def _reason_llama_class():
                                                  logits_processor=logits_processor, grammar=grammar)
                 chain = _internals.LlamaSampler()
                 chain.add_top_k(top_k if top_k > 0 else self._n_vocab)
+                if self.token_bans is not None:
+                    chain.add_custom(_ban_sampler(self, self.token_bans))
                 chain.add_penalties(n_vocab=self._n_vocab, penalty_last_n=self.last_n_tokens_size,
                                     penalty_repeat=repeat_penalty, penalty_freq=frequency_penalty,
                                     penalty_present=presence_penalty)
@@ -359,3 +408,18 @@ def get_small_lm(settings: "Settings | None" = None, *, model_path: str | Path |
             else:
                 _shared[key] = SmallLM(model_path, **options)
         return _shared[key]
+
+
+def _ban_sampler(llama, bans: TokenBans):
+    """A llama.cpp sampler step that gives the banned candidates no chance (llama-cpp-python keeps the
+    step alive as long as its chain)."""
+
+    def apply(candidates) -> None:
+        banned = bans.banned_after(llama._input_ids)
+        if banned:
+            array = candidates.contents
+            for index in range(array.size):
+                if array.data[index].id in banned:
+                    array.data[index].logit = -float("inf")
+
+    return apply

@@ -198,9 +198,10 @@ def _cue_result(visual: VisualAnalysis, audio: "AudioAnalysis", chosen: ClassSet
 
 
 def _cue_phrases(visual: VisualAnalysis, audio: "AudioAnalysis", expression_text: str) -> list[str]:
-    """Short phrases for the language model's few-shot prompt. The prompt's examples describe their cues
-    in other words on purpose (see ``llm/reason_writer.py``); ``benchmarks/bench_reasons.py`` and the
-    tests run the writer on these phrases."""
+    """Short phrases for the language model's few-shot prompt, whose examples are written in these same
+    phrases (``prompts/reason_fewshot_video.txt``); the reason writer's guards read them back (a face
+    cue, a "voice:" and a "words:" phrase), and ``benchmarks/bench_reasons.py`` and the tests run the
+    writer on them."""
     phrases = []
     if visual.has_face:
         expression = max(visual.peak_expression, key=visual.peak_expression.get)
@@ -260,7 +261,7 @@ def _stream_offline_reason(result: VideoEmotionResult, visual, audio,
     result.reason = outcome.text
     result.reason_by_model = outcome.by_model
     result.reason_note = (f"written by a small base language model ({SMALL_LM_NAME}) from the cues above; "
-                           "it may add details the cues do not support"
+                           "it can misstate them or add details they do not support: the cues are what was measured"
                           if outcome.by_model else f"template reason: the language model's text was not used "
                                                    f"({outcome.problem})")
 

@@ -39,6 +39,50 @@ AU_TEXT = {
     "AU45": "blinks",
 }
 
+# How a free text names a movement, and the AUs that show it: a reason written from the cues may
+# name a movement only when one of its AUs is in them (``llm.reason_writer``). Each entry: (name,
+# AUs, pattern over lower-case text, phrases a decoder can ban when none of the AUs was measured).
+AU_MENTIONS: tuple[tuple[str, frozenset[str], str, tuple[str, ...]], ...] = (
+    ("raised brows", frozenset({"AU01", "AU02"}),
+     r"\braised (?:inner |outer )?(?:eye)?brows?\b|\b(?:eye)?brows? (?:are |were |is |was )?raised\b",
+     ("raised eyebrows", "raised eyebrow", "raised brows", "raised brow", "eyebrows raised", "eyebrows are raised")),
+    ("a frown", frozenset({"AU04"}), r"\bfrown\w*|\bfurrow\w*", ("frown", "frowns", "frowning", "furrowed")),
+    ("widened eyes", frozenset({"AU05"}),
+     r"\b(?:widened|wide|wide-open|wide open|raised) eyes\b|\beyes (?:are |were )?(?:widened|wide|raised)\b"
+     r"|\braised (?:upper )?(?:eye)?lids?\b|\b(?:upper )?(?:eye)?lids (?:are |were )?raised\b",
+     ("widened eyes", "wide eyes", "eyes widened", "raised eyes", "eyes are raised", "raised eyelids",
+      "raised eyelid", "raised upper lids", "raised lids", "raised lid")),
+    ("raised cheeks", frozenset({"AU06"}), r"\braised cheeks?\b|\bcheeks? (?:are |were |is |was )?raised\b",
+     ("raised cheeks", "cheeks raised")),
+    ("tightened eyelids", frozenset({"AU07"}),
+     r"\b(?:tightened|narrowed) (?:eye)?(?:lids|eyes)\b|\b(?:eye)?lids (?:are |were )?tightened\b",
+     ("tightened eyelids", "narrowed eyes")),
+    ("a wrinkled nose", frozenset({"AU09"}), r"\bwrinkled nose\b|\bnose (?:is |was )?wrinkled\b",
+     ("wrinkled nose", "nose wrinkled")),
+    ("a raised upper lip", frozenset({"AU10"}),
+     r"\b(?:raised|curled) upper lip\b|\bupper lip (?:is |was )?raised\b",
+     ("raised upper lip", "upper lip raised")),
+    ("a smile", frozenset({"AU12"}), r"\bsmil\w*|\bgrin\w*|\blip corners? (?:are |were )?pulled up\b",
+     ("smile", "smiles", "smiling", "grin")),
+    ("lowered lip corners", frozenset({"AU15"}),
+     r"\b(?:lowered|downturned|drooping) (?:lip corners|mouth)\b|\blip corners? (?:are |were )?(?:pulled )?down\b",
+     ("lowered lip corners", "downturned mouth")),
+    ("a raised chin", frozenset({"AU17"}), r"\braised chin\b|\bchin (?:is |was )?raised\b", ("raised chin",)),
+    ("stretched lips", frozenset({"AU20"}), r"\bstretched lips\b|\blips (?:are |were )?stretched\b",
+     ("stretched lips", "lips stretched")),
+    ("tightened lips", frozenset({"AU23"}),
+     r"\b(?:tightened|pressed|tight) lips\b|\blips (?:are |were )?(?:tightened|pressed)\b",
+     ("tightened lips", "pressed lips")),
+    ("an open mouth", frozenset({"AU25", "AU26"}),
+     r"\b(?:open|opened|dropped) (?:mouth|jaw|lips)\b|\bparted lips\b"
+     r"|\b(?:mouth|jaw|lips) (?:is |was |are |were )?(?:open|opened|dropped|parted)\b",
+     ("open mouth", "dropped jaw", "parted lips", "mouth open", "jaw dropped")),
+    ("closed eyes", frozenset({"AU45"}),
+     r"\b(?:closed|shut)(?:-off)? (?:eyes|eyelids|lids)\b|\b(?:eyes|eyelids|lids) (?:are |were |stay |remain )?(?:closed|shut)\b",
+     ("closed eyes", "eyes closed", "eyes are closed", "eyes were closed", "closed eyelids", "lids were closed",
+      "lids are closed", "closed-off eyes")),
+)
+
 # pseudo-label -> AU combinations (any one of them, all AUs active)
 AU_COMBINATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     "happy": (("AU06", "AU12"), ("AU12", "AU25"), ("AU12",)),
