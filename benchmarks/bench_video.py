@@ -51,13 +51,16 @@ def main(runs: int, llm_process: str, llm_embedding: str) -> None:
         emo_core.warm_up(settings)
         print(f"warm-up (image + audio models, reason prompt read once): {time.perf_counter() - started:.2f} s")
         rss_warm = process.memory_info().rss + _child_rss(lm)
+        generations = _count_generations(lm)
         first = emo_core.analyze_video(clip, settings=settings)
         print(f"first analysis (cold caches): {first.timings['total']:.2f} s; peak frame {first.peak_index}, "
-              f"transcript {len(first.transcript.split())} words")
+              f"transcript {len(first.transcript.split())} words; reason {_written_by(first, generations)}")
         stages: dict[str, list[float]] = {}
-        speeds = []
+        speeds, outcomes = [], []
         for _ in range(runs):
+            generations.clear()
             result = emo_core.analyze_video(clip, settings=settings)
+            outcomes.append(_written_by(result, generations))
             for stage, seconds in result.timings.items():
                 stages.setdefault(stage, []).append(seconds)
             if result.reason_by_model and lm.stats:
@@ -68,6 +71,7 @@ def main(runs: int, llm_process: str, llm_embedding: str) -> None:
         print(f"  {stage:28s} {np.median(values):6.3f} s")
     print(f"analysis up to the reason: median {np.median(stages['until_reason']):.2f} s, "
           f"max {np.max(stages['until_reason']):.2f} s")
+    print(f"reasons: {', '.join(outcomes)}")
     if speeds:
         print(f"reason generation: median {np.median(speeds):.0f} tokens/s over {len(speeds)} runs")
     else:
@@ -76,6 +80,25 @@ def main(runs: int, llm_process: str, llm_embedding: str) -> None:
           f"for the language model, +{(rss_warm - rss_lm) / 2**20:.0f} MiB for the image+audio models, "
           f"+{(rss_end - rss_warm) / 2**20:.0f} MiB more after the video runs; total {rss_end / 2**20:.0f} MiB")
     print("reason:", result.reason)
+
+
+def _count_generations(lm) -> list[str]:
+    """Wrap ``lm.stream`` so each generation the reason writer asks for is counted (a retry is a second)."""
+    generations: list[str] = []
+    stream = lm.stream
+
+    def counted(prompt: str, **options):
+        generations.append(prompt)
+        return stream(prompt, **options)
+
+    lm.stream = counted
+    return generations
+
+
+def _written_by(result, generations: list[str]) -> str:
+    if not result.reason_by_model:
+        return f"template after {len(generations)} generation(s)"
+    return "model, first try" if len(generations) == 1 else f"model, attempt {len(generations)}"
 
 
 def _child_rss(lm) -> int:

@@ -678,6 +678,20 @@ def test_every_banned_phrase_but_the_examples_runs_is_a_text_the_guards_reject(l
     assert passed == []
 
 
+def test_the_video_examples_pass_the_guards_they_teach():
+    # An example that contradicts its own cues would teach the model what the guards then reject.
+    from emo_core.llm.reason_writer import _fewshot_template, _Guard
+
+    blocks = [block.splitlines() for block in _fewshot_template("video").split("\n\n")[1:-1]]
+    assert len(blocks) >= 6
+    for cue_line, emotion_line, reason_line in blocks:
+        cues = cue_line.removeprefix("Cues: ").split("; ")
+        guard = _Guard(emotion_line.removeprefix("Emotion: "), cues, "video")
+        reason = reason_line.removeprefix("Reason: ")
+        guard.example_ngrams = frozenset()  # an example is not a copy of itself
+        assert guard.check(reason) == "", (reason, guard.check(reason))
+
+
 def test_the_decoder_is_told_what_the_guards_would_reject():
     model = ScriptedLM("The frowns and the loud voice asking three times show that the speaker is angry.")
     result = write_reason("angry", ANGRY_CLIP, modality="video", fallback=FALLBACK, lm=model, stream=False)
