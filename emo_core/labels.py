@@ -86,6 +86,11 @@ SYNONYM_GROUPS: tuple[frozenset[str], ...] = tuple(
 _GROUP_OF: dict[str, frozenset[str]] = {word: group for group in SYNONYM_GROUPS for word in group}
 
 
+def synonym_group(word: str) -> frozenset[str] | None:
+    """The synonym group of ``SYNONYM_GROUPS`` that holds ``word`` (lower case), else None."""
+    return _GROUP_OF.get(word)
+
+
 def _normal(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.casefold())
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
-from tests.loopback_http import LoopbackServer
+from tests.loopback_http import LoopbackServer, send_body
 
 
 @dataclass
@@ -85,15 +85,7 @@ class ChatStub:
                     data, kind = json.dumps(stub._completion(body, reply)).encode(), "application/json"
                 else:
                     data, kind = json.dumps({"error": {"message": reply.text}}).encode(), "application/json"
-                try:
-                    self.send_response(reply.status)
-                    for name, value in {"Content-Type": kind, **reply.headers}.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout)
+                send_body(self, reply.status, data, kind, reply.headers)
 
             def log_message(self, *args):
                 pass

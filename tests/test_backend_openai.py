@@ -24,7 +24,7 @@ from emo_core.backends import get_backend, openai_compat, user_message
 from emo_core.labels import get_class_set
 from emo_core.backends.openai_compat import OpenAIBackend
 from emo_core.errors import BackendError, CapabilityError
-from tests.loopback_http import LoopbackServer
+from tests.loopback_http import LoopbackServer, send_body
 from tests.openai_server import free_port  # its served_model fixture is registered in conftest.py
 
 KEY_VARIABLE = "EMOLENS_TEST_OPENAI_KEY"
@@ -119,16 +119,7 @@ class StubServer:
                 if status == 200 and body.get("stream") and "choices" in payload:
                     self.send_stream(stream_chunks(payload))
                     return
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    for name, value in {"Content-Type": "application/json", **headers}.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
+                send_body(self, status, json.dumps(payload).encode(), "application/json", headers)
 
             def send_stream(self, chunks: list[dict]) -> None:
                 """Server-sent events, as OpenAI streams (HTTP/1.0: the closed connection ends the body)."""

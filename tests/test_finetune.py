@@ -67,10 +67,16 @@ def train_set_loss(model_dir: Path, recipe: str, root: Path) -> float:
     return sum(losses) / len(losses)
 
 
-def assert_answers(result) -> None:
-    """The image tab's question answered by the model: a Mikels label with the model's class scores."""
+def assert_answers_in_the_image_tab(model_folder: Path, image: Path) -> None:
+    """The image tab's question, through the ``hf`` backend on a trained folder, answered by the model:
+    a Mikels label with the model's class scores."""
+    from emo_core import Settings, analyze_image
+    from emo_core.backends import get_backend
     from emo_core.labels import get_class_set
 
+    settings = Settings(backend="hf", model=str(model_folder), preload=False)
+    result = analyze_image(str(image), "mikels8", backend=get_backend("hf", settings), settings=settings,
+                           with_reason=False)
     labels = set(get_class_set("mikels8").labels)
     assert result.complete and result.label in labels
     assert result.distribution_kind == "model scores" and set(result.distribution) == labels
@@ -141,14 +147,8 @@ def test_emovit_trains_only_the_qformer(emovit_run):
 
 
 def test_emovit_final_answers_in_the_hf_backend(emovit_run, images):
-    from emo_core import Settings, analyze_image
-    from emo_core.backends import get_backend
-
     out, _ = emovit_run
-    settings = Settings(backend="hf", model=str(out / "final"), preload=False)
-    result = analyze_image(str(images["astronaut"]), "mikels8", backend=get_backend("hf", settings),
-                           settings=settings, with_reason=False)
-    assert_answers(result)
+    assert_answers_in_the_image_tab(out / "final", images["astronaut"])
 
 
 def test_resume_gives_the_same_batches_and_losses(emovit_run, dataset):
@@ -248,14 +248,8 @@ def test_llava_adapter_loads_and_merges(llava_run, dataset):
 
 
 def test_llava_merged_final_answers_in_the_hf_backend(llava_run, images):
-    from emo_core import Settings, analyze_image
-    from emo_core.backends import get_backend
-
     out, _ = llava_run
-    settings = Settings(backend="hf", model=str(out / "final"), preload=False)
-    result = analyze_image(str(images["astronaut"]), "mikels8", backend=get_backend("hf", settings),
-                           settings=settings, with_reason=False)
-    assert_answers(result)
+    assert_answers_in_the_image_tab(out / "final", images["astronaut"])
 
 
 def test_accelerate_launch_runs(dataset, tmp_path):

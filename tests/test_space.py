@@ -56,6 +56,7 @@ def test_dockerfile_reads_into_the_steps_the_build_needs():
     assert steps[user_at].words == ("user",) and user_at < kinds.index("COPY") < len(kinds) - 1
     assert [s for s in steps if s.instruction == "COPY"][0].words == ("--chown=user", ".", ".")
     env = _env(steps)
+    # /home/user is inside the Space's container (Hugging Face's user 1000 convention), not on this machine
     assert env["HOME"] == "/home/user" and env["PIP_NO_CACHE_DIR"] == "1" and env["EMO_HOST"] == "0.0.0.0"
     assert shlex.split(steps[-1].words[0]) == [".venv/bin/python", "app.py"] and kinds[-1] == "CMD"
 

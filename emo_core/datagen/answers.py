@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..labels import SYNONYM_GROUPS
+from ..labels import synonym_group
 
 TURN_LIMITS = {"conversation": (2, 6), "reasoning": (1, 1)}  # question-answer pairs
 MIN_ANSWER_CHARS = 8
@@ -134,9 +134,6 @@ def _joined(lines: list[str]) -> str:
 
 
 def _names_emotion(answer: str, label: str) -> bool:
-    words = {label}
-    for group in SYNONYM_GROUPS:
-        if label in group:
-            words |= group
+    words = {label} | (synonym_group(label) or set())
     found = set(re.findall(r"[a-z]+", answer.casefold()))
     return bool(found & words)

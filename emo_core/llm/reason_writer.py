@@ -63,7 +63,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Iterator, Literal, Protocol, Sequence, overload
 
 from ..errors import BackendError
-from ..labels import SYNONYM_GROUPS
+from ..labels import SYNONYM_GROUPS, synonym_group
 from .clip_claims import ClipClaims
 # A newline inside a cue or label would break the one-example-per-block pattern (and is a stop string).
 from .text_checks import SENTENCE_END as _SENTENCE_END
@@ -107,6 +107,7 @@ _EXTRA_EMOTION_FORMS = {
 }
 # Emotion words that are mostly used in another sense ("the content of the image"): never flagged.
 _AMBIGUOUS_WORDS = frozenset({"content"})
+_EMOTION_WORDS = tuple(sorted({word for group in SYNONYM_GROUPS for word in group} | set(_EXTRA_EMOTION_FORMS)))
 # Words that carry no content: a copied run made only of these and cue words is not a copy.
 _FUNCTION_WORDS = frozenset(
     "a an the and or but so of in on at to by for from with without into onto over under beside near "
@@ -293,7 +294,7 @@ def _updates(label: str, cues: list[str], modality: Modality, fallback: str, lm:
         lm = _default_lm()
     prompt = build_prompt(label, cues, modality)
     guard = _Guard(label, cues, modality)
-    avoid = {"avoid": guard.avoid_phrases(modality)} if constrained else {}
+    avoid = {"avoid": guard.avoid_phrases()} if constrained else {}
     problem, raw, stats = "", "", None
     for attempt in range(attempts):
         attempts_used = attempt + 1
@@ -356,6 +357,7 @@ class _Guard:
     """The checks a reason must pass, prepared once per call from the label, cues and examples."""
 
     def __init__(self, label: str, cues: Sequence[str], modality: Modality):
+        self.modality = modality
         self.allowed_emotions = _allowed_emotion_words(label, cues)
         self.cue_words = frozenset(_stem(w) for w in _WORD.findall(" ".join([label, *cues]).lower()))
         self.example_ngrams = _example_ngrams(modality)
@@ -387,7 +389,7 @@ class _Guard:
                 return f"the language model denied the label ({word!r})"
         return ""
 
-    def avoid_phrases(self, modality: Modality) -> list[str]:
+    def avoid_phrases(self) -> list[str]:
         """What the decoder may not write (``SmallLM.stream``'s ``avoid``): the claims ``check`` rejects
         that are a few fixed words, so the model writes something else the first time instead of a text
         that is thrown away: another emotion's words, the label denied, "no emotion" for an emotion, a
@@ -402,7 +404,7 @@ class _Guard:
         if self.no_face_found:
             phrases += _A_FACE_PHRASES
         phrases += self.clip.avoid_phrases()
-        phrases += _copy_runs(modality, self._unsupported)
+        phrases += _copy_runs(self.modality, self._unsupported)
         spelled = []
         for phrase in phrases:  # as the model spells them after a space, in the middle or at the start of a sentence
             spelled += [f" {phrase}", f" {phrase[0].upper()}{phrase[1:]}"]
@@ -512,11 +514,7 @@ def _finish(raw: str, finish_reason: str) -> tuple[str, str]:
 
 
 def _emotion_group(word: str) -> frozenset[str] | None:
-    word = _EXTRA_EMOTION_FORMS.get(word, word)
-    for group in SYNONYM_GROUPS:
-        if word in group:
-            return group
-    return None
+    return synonym_group(_EXTRA_EMOTION_FORMS.get(word, word))
 
 
 def _allowed_emotion_words(label: str, cues: Sequence[str]) -> frozenset[str]:
@@ -528,9 +526,6 @@ def _allowed_emotion_words(label: str, cues: Sequence[str]) -> frozenset[str]:
             allowed |= group
     allowed |= {form for form, base in _EXTRA_EMOTION_FORMS.items() if base in allowed}
     return frozenset(allowed)
-
-
-_EMOTION_WORDS = tuple(sorted({word for group in SYNONYM_GROUPS for word in group} | set(_EXTRA_EMOTION_FORMS)))
 
 
 def _foreign_emotion(text: str, allowed: frozenset[str]) -> str:
